@@ -1,0 +1,241 @@
+package contend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// ErrNodeDeleted is the cause of a loss when our node was deleted by
+// someone else while we held it.
+var ErrNodeDeleted = errors.New("contender node deleted by another client")
+
+// Hold is a held position in a queue (a lock, a permit, a term). It watches
+// its own node and the session, and ends with ErrLost wrapping the cause,
+// or with ErrReleased after Release.
+type Hold struct {
+	q      *Queue
+	e      *Entry
+	policy recipes.LossPolicy
+	lost   error // the recipe's ErrLost
+	freed  error // the recipe's ErrReleased
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+	stop   chan struct{} // closed when Release begins: the monitor stops
+
+	mu        sync.Mutex
+	err       error
+	releasing bool
+}
+
+// NewHold starts watching e, held in q, and returns its Hold. lost and
+// freed are the recipe's sentinel errors.
+func NewHold(q *Queue, e *Entry, policy recipes.LossPolicy, lost, freed error) *Hold {
+	h := &Hold{
+		q: q, e: e, policy: policy, lost: lost, freed: freed,
+		done: make(chan struct{}),
+		stop: make(chan struct{}),
+	}
+	h.ctx, h.cancel = context.WithCancelCause(context.Background())
+	if !q.Sess.Go(h.monitor) {
+		h.end(fmt.Errorf("%w: %w", lost, recipes.ErrClosed))
+	}
+	return h
+}
+
+// Entry returns the held queue entry.
+func (h *Hold) Entry() *Entry { return h.e }
+
+// Context is cancelled, with the reason as cause, when the hold ends or
+// Release begins.
+func (h *Hold) Context() context.Context { return h.ctx }
+
+// Done is closed when the hold is over: lost, or released.
+func (h *Hold) Done() <-chan struct{} { return h.done }
+
+// Err is nil until Done is closed; then the recipe's ErrReleased, or its
+// ErrLost wrapping the cause.
+func (h *Hold) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// end records the outcome once and cancels the context.
+func (h *Hold) end(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil {
+		return
+	}
+	h.err = err
+	h.cancel(err)
+	close(h.done)
+}
+
+func (h *Hold) loseTo(cause error) {
+	h.mu.Lock()
+	releasing := h.releasing
+	h.mu.Unlock()
+	if releasing {
+		return
+	}
+	h.end(fmt.Errorf("%w: %w", h.lost, cause))
+}
+
+// monitor ends the hold when the session or the node says it is lost. Once
+// Release has begun it only waits for the end (a session that ends first
+// releases the node with it).
+func (h *Hold) monitor() {
+	watch, stop := h.e.Watch, h.stop
+	suspended := false
+	for {
+		st, changed := h.q.Sess.Changed()
+		h.mu.Lock()
+		releasing := h.releasing
+		h.mu.Unlock()
+		switch {
+		case st == recipes.StateLost && releasing:
+			h.end(h.freed)
+			return
+		case st == recipes.StateLost:
+			h.loseTo(h.q.Sess.Err())
+			return
+		case releasing:
+		case st == recipes.StateSuspended && h.policy == recipes.LoseOnSuspend:
+			h.loseTo(recipes.ErrSuspended)
+			h.cleanupAfterLoss()
+			return
+		case st == recipes.StateSuspended:
+			suspended = true
+		case st == recipes.StateReconnected && suspended:
+			suspended = false
+			if watch = h.rearm(); watch == nil {
+				return
+			}
+		}
+		select {
+		case ev := <-watch:
+			switch {
+			case releasing:
+				watch = nil
+			case ev.Type == zk.EventNodeDeleted:
+				h.loseTo(ErrNodeDeleted)
+				return
+			case ev.Type == zk.EventNotWatching:
+				watch = nil // the session state says what happened
+			default: // our node's data changed: re-arm
+				if watch = h.rearm(); watch == nil {
+					return
+				}
+			}
+		case <-changed:
+		case <-stop:
+			watch, stop = nil, nil
+		case <-h.done:
+			return
+		}
+	}
+}
+
+// rearm revalidates our node and returns a new watch on it, or ends the
+// hold and returns nil.
+func (h *Hold) rearm() <-chan zk.Event {
+	w, err := h.revalidate()
+	if err != nil {
+		h.loseTo(err)
+		h.cleanupAfterLoss()
+		return nil
+	}
+	return w
+}
+
+// revalidate checks, after a reconnect, that our node still exists and is
+// owned by our session, and re-arms the watch on it.
+func (h *Hold) revalidate() (<-chan zk.Event, error) {
+	type got struct {
+		stat  *zk.Stat
+		watch <-chan zk.Event
+	}
+	var g got
+	err := recipes.Retry(h.q.Sess.Context(), h.q.Sess, func(ctx context.Context) error {
+		var err error
+		g, err = recipes.Call(ctx, h.q.Sess, func(c *zk.Conn) (got, error) {
+			_, st, w, err := c.GetW(h.e.Path)
+			return got{st, w}, err
+		})
+		return err
+	})
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return nil, ErrNodeDeleted
+	case err != nil:
+		if serr := h.q.Sess.Err(); serr != nil {
+			return nil, serr
+		}
+		return nil, err
+	case g.stat.EphemeralOwner != h.q.Sess.ID():
+		return nil, fmt.Errorf("node %s now belongs to session 0x%x", h.e.Path, g.stat.EphemeralOwner)
+	}
+	return g.watch, nil
+}
+
+// cleanupAfterLoss deletes our node after a loss while the session may
+// live on, so it does not block the others until Release is called.
+func (h *Hold) cleanupAfterLoss() {
+	if h.q.Sess.Err() == nil {
+		h.q.Abandon(h.e.Path)
+	}
+}
+
+// Release deletes our node, retrying across disconnects until ctx is done.
+// It is idempotent and safe after a loss. The hold's context is cancelled
+// at once; Done closes only once the node is known to be gone (deleted, or
+// its session over). If ctx ends first, Release returns its cause and the
+// delete goes on in the background until it succeeds or the session ends.
+func (h *Hold) Release(ctx context.Context) error {
+	h.mu.Lock()
+	if h.err != nil && !errors.Is(h.err, h.lost) {
+		h.mu.Unlock()
+		return nil // already released
+	}
+	if !h.releasing {
+		h.releasing = true
+		close(h.stop)
+		h.cancel(h.freed)
+	}
+	wasLost := h.err != nil
+	h.mu.Unlock()
+
+	if h.q.Sess.Err() != nil {
+		h.end(h.freed) // the node ends with the session
+		return nil
+	}
+	if err := recipes.Retry(ctx, h.q.Sess, func(ctx context.Context) error {
+		return h.q.deletePath(ctx, h.e.Path)
+	}); err != nil {
+		if h.q.Sess.Err() != nil {
+			h.end(h.freed)
+			return nil
+		}
+		h.q.Sess.Cleanup("release "+h.e.Path, func(ctx context.Context) error {
+			if err := h.q.deletePath(ctx, h.e.Path); err != nil {
+				return err
+			}
+			h.end(h.freed)
+			return nil
+		})
+		return fmt.Errorf("release %s: %w (the delete goes on in the background)", h.e.Path, err)
+	}
+	if !wasLost {
+		h.end(h.freed)
+	}
+	return nil
+}

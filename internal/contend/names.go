@@ -1,0 +1,90 @@
+// Package contend is the contender queue shared by the lock-like recipes:
+// protected ephemeral-sequential nodes under a container parent, ordered by
+// their sequence suffix, each waiter watching only the contender that
+// blocks it. Recipes differ only in which lower contender blocks them.
+package contend
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ProtectedPrefix starts every protected node name (as in Curator and
+// go-zookeeper): "_c_<guid>-<kind><10-digit sequence>".
+const ProtectedPrefix = "_c_"
+
+const seqDigits = 10
+
+// Node is a contender parsed from a child name.
+type Node struct {
+	Name string // the child name
+	Kind string // which of the recognised kinds it is, e.g. "lock-"
+	GUID string // protection guid; "" for unprotected names
+	Seq  int64  // sequence suffix
+}
+
+// Parse recognises name as a contender of one of kinds: a name that ends
+// in kind followed by a 10-digit sequence number. Anything else (foreign
+// nodes, other recipes' names) is not a contender.
+func Parse(name string, kinds []string) (Node, bool) {
+	if len(name) <= seqDigits {
+		return Node{}, false
+	}
+	cut := len(name) - seqDigits
+	seq, err := strconv.ParseInt(name[cut:], 10, 64)
+	if err != nil || seq < 0 || name[cut] == '+' || name[cut] == '-' {
+		return Node{}, false
+	}
+	head := name[:cut]
+	for _, k := range kinds {
+		if !strings.HasSuffix(head, k) {
+			continue
+		}
+		n := Node{Name: name, Kind: k, Seq: seq}
+		rest := head[:len(head)-len(k)]
+		if strings.HasPrefix(rest, ProtectedPrefix) && strings.HasSuffix(rest, "-") {
+			n.GUID = rest[len(ProtectedPrefix) : len(rest)-1]
+		}
+		return n, true
+	}
+	return Node{}, false
+}
+
+// Sorted parses children and returns the contenders of kinds in queue order.
+func Sorted(children []string, kinds []string) []Node {
+	out := make([]Node, 0, len(children))
+	for _, c := range children {
+		if n, ok := Parse(c, kinds); ok {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// Index returns the position of the node named name in list, or -1.
+func Index(list []Node, name string) int {
+	for i, n := range list {
+		if n.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// NewGUID returns 32 random hex digits.
+func NewGUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("contend: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// hasGUID reports whether child is a protected node carrying guid.
+func hasGUID(child, guid string) bool {
+	return strings.HasPrefix(child, ProtectedPrefix+guid+"-")
+}

@@ -1,0 +1,319 @@
+package contend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sync"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// ErrBlocked is returned by Wait in try mode when another contender blocks us.
+var ErrBlocked = errors.New("contend: blocked by another contender")
+
+// ErrNodeGone is returned when our own contender node disappeared while we
+// waited (deleted by someone else, or by the end of our session).
+var ErrNodeGone = errors.New("contend: our contender node was deleted")
+
+// Queue is one contender queue: the children of Dir.
+type Queue struct {
+	Sess  *recipes.Session
+	Dir   string   // full path (chroot applied) of the parent
+	Kinds []string // the child kinds that take part in this queue
+	ACL   []zk.ACL
+}
+
+// Entry is our place in the queue.
+type Entry struct {
+	Node  Node
+	Path  string  // full path of our node
+	Stat  zk.Stat // read right after creation: Czxid is the token
+	Watch <-chan zk.Event
+}
+
+// Join creates our protected ephemeral-sequential node of the given kind and
+// returns it with a fresh, sorted list of the contenders (which includes us).
+// The children list and our node's stat (with a watch on our node) are read
+// in parallel. On any failure after the create was sent, our node is found
+// by its guid and deleted, now or in the background.
+func (q *Queue) Join(ctx context.Context, kind string, data []byte) (*Entry, []Node, error) {
+	guid := NewGUID()
+	full, err := q.create(ctx, guid, kind, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := &Entry{Path: full}
+	var (
+		wg       sync.WaitGroup
+		children []string
+		listErr  error
+		stat     *zk.Stat
+		watch    <-chan zk.Event
+		statErr  error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		children, listErr = q.children(ctx)
+	}()
+	type got struct {
+		stat  *zk.Stat
+		watch <-chan zk.Event
+	}
+	g, statErr := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
+		_, st, ch, err := c.GetW(full)
+		return got{st, ch}, err
+	})
+	stat, watch = g.stat, g.watch
+	wg.Wait()
+	if err := errors.Join(statErr, listErr); err != nil {
+		q.Abandon(full)
+		if errors.Is(statErr, zk.ErrNoNode) {
+			return nil, nil, q.lostErr(fmt.Errorf("%w right after creation", ErrNodeGone))
+		}
+		return nil, nil, q.wrap("read new contender", err)
+	}
+	if owner := q.Sess.ID(); stat.EphemeralOwner != owner {
+		q.Abandon(full)
+		return nil, nil, q.lostErr(fmt.Errorf("contend: node %s belongs to session 0x%x, not ours (0x%x)", full, stat.EphemeralOwner, owner))
+	}
+	e.Stat, e.Watch = *stat, watch
+	e.Node, _ = Parse(path.Base(full), []string{kind})
+	return e, Sorted(children, q.Kinds), nil
+}
+
+// lostErr returns the session's end if it is over, else err.
+func (q *Queue) lostErr(err error) error {
+	if serr := q.Sess.Err(); serr != nil {
+		return serr
+	}
+	return err
+}
+
+func (q *Queue) wrap(op string, err error) error {
+	if serr := q.Sess.Err(); serr != nil && !errors.Is(err, serr) {
+		return fmt.Errorf("%s %s: %w (session over: %w)", op, q.Dir, err, serr)
+	}
+	return fmt.Errorf("%s %s: %w", op, q.Dir, err)
+}
+
+type created struct {
+	path string
+	err  error
+}
+
+// create creates the contender node, creating container parents as needed
+// and recovering the node by guid when a reply is lost.
+func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (string, error) {
+	prefix := q.Dir + "/" + ProtectedPrefix + guid + "-" + kind
+	for {
+		res := make(chan created, 1)
+		if !q.Sess.Go(func() {
+			p, err := q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
+			res <- created{p, err}
+		}) {
+			return "", recipes.ErrClosed
+		}
+		var r created
+		select {
+		case r = <-res:
+		case <-ctx.Done():
+			q.abandonCreate(guid, res)
+			return "", context.Cause(ctx)
+		case <-q.Sess.Done():
+			return "", q.Sess.Err() // the node, if any, ends with the session
+		}
+		switch {
+		case r.err == nil:
+			return r.path, nil
+		case errors.Is(r.err, zk.ErrNoNode):
+			if err := q.ensureDir(ctx); err != nil {
+				return "", err
+			}
+		case recipes.IsTransient(r.err):
+			// The create may have landed: look for our guid once connected.
+			p, err := q.findOwn(ctx, guid)
+			if err != nil {
+				if ctx.Err() != nil {
+					q.abandonCreate(guid, nil)
+				}
+				return "", err
+			}
+			if p != "" {
+				return p, nil
+			}
+		default:
+			return "", q.lostErrOr(q.wrap("create contender in", r.err))
+		}
+	}
+}
+
+func (q *Queue) lostErrOr(err error) error {
+	if serr := q.Sess.Err(); serr != nil {
+		return fmt.Errorf("%w: %w", serr, err)
+	}
+	return err
+}
+
+// findOwn lists the parent after a lost create reply and returns the path
+// of our node if the create landed under our session. A node carrying our
+// guid but owned by another (older) session is not ours: it is deleted.
+func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
+	var found string
+	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
+		found = ""
+		children, err := q.children(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range children {
+			if !hasGUID(c, guid) {
+				continue
+			}
+			p := q.Dir + "/" + c
+			r, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (existsResult, error) {
+				ok, st, err := c.Exists(p)
+				return existsResult{ok, st}, err
+			})
+			if err != nil {
+				return err
+			}
+			if !r.ok {
+				continue
+			}
+			if r.stat.EphemeralOwner == q.Sess.ID() {
+				found = p
+				continue
+			}
+			q.Abandon(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", q.wrap("recover contender in", err)
+	}
+	return found, nil
+}
+
+type existsResult struct {
+	ok   bool
+	stat *zk.Stat
+}
+
+// abandonCreate hands the cleanup of a create we stopped waiting for to the
+// session: wait for the create's own answer (a later listing could miss a
+// create still in flight), then delete what it made.
+func (q *Queue) abandonCreate(guid string, res <-chan created) {
+	q.Sess.Cleanup("abandoned contender "+q.Dir+"/"+ProtectedPrefix+guid, func(ctx context.Context) error {
+		if res != nil {
+			select {
+			case r := <-res:
+				res = nil
+				if r.err == nil {
+					return q.deletePath(ctx, r.path)
+				}
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		return q.deleteGUID(ctx, guid)
+	})
+}
+
+// Abandon deletes our node at full path, now if possible, else in the
+// background until it is gone or the session is over.
+func (q *Queue) Abandon(full string) {
+	q.Sess.Cleanup("contender "+full, func(ctx context.Context) error {
+		return q.deletePath(ctx, full)
+	})
+}
+
+// Leave deletes our node, retrying across disconnects until ctx is done.
+// When ctx ends first the delete goes on in the background and Leave
+// returns ctx's cause.
+func (q *Queue) Leave(ctx context.Context, full string) error {
+	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error { return q.deletePath(ctx, full) })
+	if err != nil && q.Sess.Err() == nil {
+		q.Abandon(full)
+	}
+	return err
+}
+
+func (q *Queue) deletePath(ctx context.Context, full string) error {
+	_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (struct{}, error) {
+		return struct{}{}, c.Delete(full, -1)
+	})
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil
+	}
+	return err
+}
+
+func (q *Queue) deleteGUID(ctx context.Context, guid string) error {
+	children, err := q.children(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		if hasGUID(c, guid) {
+			if err := q.deletePath(ctx, q.Dir+"/"+c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// children lists the parent; a missing parent is an empty queue.
+func (q *Queue) children(ctx context.Context) ([]string, error) {
+	ch, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) ([]string, error) {
+		ch, _, err := c.Children(q.Dir)
+		return ch, err
+	})
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil, nil
+	}
+	return ch, err
+}
+
+// List returns the contenders in queue order.
+func (q *Queue) List(ctx context.Context) ([]Node, error) {
+	children, err := q.children(ctx)
+	if err != nil {
+		return nil, q.wrap("list", err)
+	}
+	return Sorted(children, q.Kinds), nil
+}
+
+// ensureDir creates Dir and its missing ancestors as container nodes, which
+// the server removes once they are empty.
+func (q *Queue) ensureDir(ctx context.Context) error {
+	mk := func(p string) error {
+		_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (string, error) {
+			return c.CreateContainer(p, nil, zk.FlagContainer, q.ACL)
+		})
+		if err == nil || errors.Is(err, zk.ErrNodeExists) {
+			return nil
+		}
+		return err
+	}
+	err := mk(q.Dir)
+	if errors.Is(err, zk.ErrNoNode) {
+		for i := 1; i < len(q.Dir); i++ {
+			if q.Dir[i] == '/' {
+				if err := mk(q.Dir[:i]); err != nil {
+					return q.wrap("create parents of", err)
+				}
+			}
+		}
+		err = mk(q.Dir)
+	}
+	if err != nil {
+		return q.wrap("create", err)
+	}
+	return nil
+}

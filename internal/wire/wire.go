@@ -1,0 +1,259 @@
+// Package wire watches the bytes of a go-zookeeper connection so a Session can
+// know what go-zookeeper keeps to itself: when the server last answered one of
+// our requests (and when that request was sent), the session id, timeout and
+// password of each handshake, and a bound on how long a handshake may take.
+//
+// go-zookeeper writes one whole frame per Write call (the connect request,
+// then a request header and body, or a ping) and reads replies in order, so
+// a small frame parser on the read side can pair each reply with the send
+// time of its request.
+package wire
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"time"
+)
+
+// Handshake is what a ZooKeeper server answered to a connect request.
+type Handshake struct {
+	SessionID int64         // 0 when the server refused the session (expired)
+	Timeout   time.Duration // negotiated session timeout
+	Password  []byte
+	Sent      time.Time // when the connect request was written
+}
+
+// Hooks are called from go-zookeeper's connection goroutines: they must not block.
+type Hooks struct {
+	// Handshake is called once per connection when the connect response arrives.
+	Handshake func(Handshake)
+	// Answered is called for each reply to one of our requests (pings
+	// included) with the time that request was written.
+	Answered func(sent time.Time)
+}
+
+// Dialer dials server connections whose frames are observed by Hooks.
+type Dialer struct {
+	// Dial opens the TCP connection; net.DialTimeout when nil.
+	Dial func(network, address string, timeout time.Duration) (net.Conn, error)
+	// HandshakeTimeout bounds the connect handshake (read and write deadlines
+	// are clamped to it) so a wedged server cannot hold the client for
+	// go-zookeeper's 10·recvTimeout. Zero means no clamp.
+	HandshakeTimeout time.Duration
+	Hooks            Hooks
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+}
+
+// DialContext is a go-zookeeper zk.Dialer.
+func (d *Dialer) DialContext(network, address string, timeout time.Duration) (net.Conn, error) {
+	dial := d.Dial
+	if dial == nil {
+		dial = net.DialTimeout
+	}
+	if d.HandshakeTimeout > 0 && d.HandshakeTimeout < timeout {
+		timeout = d.HandshakeTimeout
+	}
+	nc, err := dial(network, address, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{Conn: nc, d: d, pending: make(map[int32][]time.Time)}
+	d.mu.Lock()
+	if d.conns == nil {
+		d.conns = make(map[*conn]struct{})
+	}
+	d.conns[c] = struct{}{}
+	d.mu.Unlock()
+	return c, nil
+}
+
+// CloseAll closes every connection this dialer opened that is still open.
+// go-zookeeper then sees an error at once instead of waiting out a read
+// deadline on a silent server.
+func (d *Dialer) CloseAll() {
+	d.mu.Lock()
+	conns := make([]*conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func (d *Dialer) forget(c *conn) {
+	d.mu.Lock()
+	delete(d.conns, c)
+	d.mu.Unlock()
+}
+
+const (
+	xidNotification = -1
+	frameHeadMax    = 64 // enough for a reply header or a connect response
+)
+
+type conn struct {
+	net.Conn
+	d *Dialer
+
+	closeOnce sync.Once
+
+	mu            sync.Mutex
+	handshakeSent time.Time
+	handshakeDone bool
+	pending       map[int32][]time.Time // xid → send times, oldest first
+
+	// read-side frame parser (only touched by the single reader goroutine)
+	lenBuf  [4]byte
+	lenHave int
+	bodyLen int
+	bodyGot int
+	head    []byte
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	now := time.Now()
+	c.mu.Lock()
+	switch {
+	case c.handshakeSent.IsZero():
+		c.handshakeSent = now
+	case len(p) >= 8:
+		xid := int32(binary.BigEndian.Uint32(p[4:8]))
+		c.pending[xid] = append(c.pending[xid], now)
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.parse(p[:n])
+	return n, err
+}
+
+func (c *conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.d.forget(c)
+		err = c.Conn.Close()
+	})
+	return err
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	return c.Conn.SetDeadline(c.clamp(t))
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error {
+	return c.Conn.SetReadDeadline(c.clamp(t))
+}
+
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	return c.Conn.SetWriteDeadline(c.clamp(t))
+}
+
+// clamp bounds deadlines set while the handshake is in progress.
+func (c *conn) clamp(t time.Time) time.Time {
+	if c.d.HandshakeTimeout <= 0 {
+		return t
+	}
+	c.mu.Lock()
+	done, sent := c.handshakeDone, c.handshakeSent
+	c.mu.Unlock()
+	if done {
+		return t
+	}
+	start := sent
+	if start.IsZero() {
+		start = time.Now()
+	}
+	limit := start.Add(c.d.HandshakeTimeout)
+	if t.IsZero() || t.After(limit) {
+		return limit
+	}
+	return t
+}
+
+// parse feeds received bytes through the frame parser.
+func (c *conn) parse(b []byte) {
+	for len(b) > 0 {
+		if c.lenHave < 4 {
+			k := copy(c.lenBuf[c.lenHave:], b)
+			c.lenHave += k
+			b = b[k:]
+			if c.lenHave == 4 {
+				c.bodyLen = int(binary.BigEndian.Uint32(c.lenBuf[:]))
+				c.bodyGot = 0
+				c.head = c.head[:0]
+				if c.bodyLen == 0 {
+					c.frame()
+				}
+			}
+			continue
+		}
+		k := min(len(b), c.bodyLen-c.bodyGot)
+		if room := frameHeadMax - len(c.head); room > 0 {
+			c.head = append(c.head, b[:min(k, room)]...)
+		}
+		c.bodyGot += k
+		b = b[k:]
+		if c.bodyGot == c.bodyLen {
+			c.frame()
+		}
+	}
+}
+
+// frame handles one complete received frame whose first bytes are in c.head.
+func (c *conn) frame() {
+	c.lenHave = 0
+	c.mu.Lock()
+	if !c.handshakeDone {
+		c.handshakeDone = true
+		sent := c.handshakeSent
+		c.mu.Unlock()
+		if h, ok := parseConnectResponse(c.head); ok && c.d.Hooks.Handshake != nil {
+			h.Sent = sent
+			c.d.Hooks.Handshake(h)
+		}
+		return
+	}
+	if len(c.head) < 4 {
+		c.mu.Unlock()
+		return
+	}
+	xid := int32(binary.BigEndian.Uint32(c.head[:4]))
+	var sent time.Time
+	if q := c.pending[xid]; xid != xidNotification && len(q) > 0 {
+		sent = q[0]
+		if len(q) == 1 {
+			delete(c.pending, xid)
+		} else {
+			c.pending[xid] = q[1:]
+		}
+	}
+	c.mu.Unlock()
+	if !sent.IsZero() && c.d.Hooks.Answered != nil {
+		c.d.Hooks.Answered(sent)
+	}
+}
+
+// parseConnectResponse decodes {protocolVersion int32, timeOut int32,
+// sessionId int64, passwd buffer}.
+func parseConnectResponse(b []byte) (Handshake, bool) {
+	if len(b) < 20 {
+		return Handshake{}, false
+	}
+	h := Handshake{
+		Timeout:   time.Duration(int32(binary.BigEndian.Uint32(b[4:8]))) * time.Millisecond,
+		SessionID: int64(binary.BigEndian.Uint64(b[8:16])),
+	}
+	n := int(int32(binary.BigEndian.Uint32(b[16:20])))
+	if n > 0 && 20+n <= len(b) {
+		h.Password = append([]byte(nil), b[20:20+n]...)
+	}
+	return h, true
+}

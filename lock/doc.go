@@ -1,0 +1,42 @@
+// Package lock implements ZooKeeper locks with fencing tokens.
+//
+// # Protocol
+//
+// A contender creates a protected ephemeral-sequential znode
+// "_c_<guid>-lock-NNNNNNNNNN" under the lock path (created on demand as a
+// container node, which the server removes once empty). Contenders are
+// ordered by the sequence suffix. A contender holds the lock when its node
+// is first; otherwise it watches only its immediate predecessor (with GetW,
+// so a vanished node leaves no watch behind) and re-checks on every wake-up
+// and every reconnect: there is no herd effect. The lock is held only once
+// our node is first and its EphemeralOwner is our session.
+//
+// The names are those of go-zookeeper's zk.Lock and Curator's
+// InterProcessMutex, so Go, Java and zk.Lock clients can share a lock path.
+// Children that are not contenders (other names, other recipes) are ignored.
+//
+// # Fencing
+//
+// A Lease's Token is the czxid of its node. Tokens grow with every grant,
+// across leader changes and restarts, so a resource that remembers the
+// largest token it accepted can reject a holder that lost the lock but does
+// not know it yet (a paused process, a partitioned client). Mutex tokens are
+// exclusive: at most one live lease holds a given lock path.
+//
+// # Loss
+//
+// A lease is lost when its session is over (expiry, a replaced session, the
+// local deadline, Close), when its node is deleted by someone else, and
+// under the default policy (recipes.LoseOnSuspend) as soon as the connection
+// is suspended. Then Lease.Context is cancelled with the cause, Done closes
+// and Err wraps ErrLost; the node is deleted in the background if the
+// session lives on. Under recipes.LoseOnSessionEnd a lease survives a short
+// disconnect: on reconnect it re-validates its node and keeps its token.
+//
+// # Cancellation
+//
+// Acquire blocks until the lock is held, ctx is done or the session is over.
+// When it returns an error, no node of ours is left behind: a node whose
+// create was in flight is found by its guid and deleted, in the background
+// if the connection is down, until that succeeds or the session ends.
+package lock

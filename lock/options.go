@@ -1,0 +1,49 @@
+package lock
+
+import (
+	"fmt"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// Option configures a Mutex.
+type Option func(*options) error
+
+type options struct {
+	data   []byte
+	acl    []zk.ACL
+	policy *recipes.LossPolicy
+}
+
+// WithData stores data (for example the holder's identity) on the
+// contender node, where Contenders and operators can read it.
+func WithData(data []byte) Option {
+	return func(o *options) error {
+		o.data = append([]byte(nil), data...)
+		return nil
+	}
+}
+
+// WithACL sets the ACL of the contender nodes (default: the session's).
+func WithACL(acl []zk.ACL) Option {
+	return func(o *options) error {
+		if len(acl) == 0 {
+			return fmt.Errorf("lock: empty ACL")
+		}
+		o.acl = acl
+		return nil
+	}
+}
+
+// WithLossPolicy overrides the session's loss policy for this lock.
+func WithLossPolicy(p recipes.LossPolicy) Option {
+	return func(o *options) error {
+		if p != recipes.LoseOnSuspend && p != recipes.LoseOnSessionEnd {
+			return fmt.Errorf("lock: unknown loss policy %d", int(p))
+		}
+		o.policy = &p
+		return nil
+	}
+}

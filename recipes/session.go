@@ -1,0 +1,461 @@
+// Package recipes holds the Session shared by every zkrecipes recipe.
+//
+// A Session is one ZooKeeper session over one go-zookeeper connection. It
+// consumes every connection event (none is dropped), publishes state
+// changes (connected, suspended, reconnected, lost) and says when the
+// session is over through Done and Err. A Session ends for good, and never
+// comes back, when any of these happens:
+//
+//   - the server reports the session expired;
+//   - go-zookeeper silently replaces the expired session with a new one
+//     (a new session owns none of our ephemeral nodes, so it does not revive ours);
+//   - the local deadline passes: no request sent at time t has been answered
+//     and now > t + negotiated timeout − safety margin, so the server may
+//     already have expired the session. A client cut off from the ensemble
+//     learns it is lost within about one session timeout, not when the
+//     network heals;
+//   - Close is called.
+//
+// Once over, the Session closes its connection, which ends the session on
+// the server too if it was still alive there: what the client believes and
+// what the server holds never disagree for longer than the session timeout.
+// Open a new Session to go on.
+package recipes
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/internal/wire"
+)
+
+// Session is one ZooKeeper session shared by recipes. It is safe for
+// concurrent use.
+type Session struct {
+	conn    *zk.Conn
+	events  <-chan zk.Event
+	dialer  *wire.Dialer
+	cfg     config
+	log     *slog.Logger
+	servers []string
+
+	base         time.Time
+	lastAnswered atomic.Int64 // send time (ns since base) of the newest answered request
+
+	mu          sync.Mutex
+	id          int64
+	passwd      []byte
+	timeout     time.Duration
+	state       State
+	changed     chan struct{} // closed and replaced at every state change
+	err         error
+	done        chan struct{}
+	closing     bool // no new goroutines once set
+	subs        map[*subscriber]struct{}
+	suspendedAt time.Time
+
+	ctx       context.Context // cancelled, with Err as cause, when the session ends
+	cancel    context.CancelCauseFunc
+	closeReq  chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// Connect opens a session to the ZooKeeper ensemble servers ("host:port")
+// and returns once the server has granted it, or with ctx's error (the
+// half-open session is then closed).
+func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, error) {
+	cfg := config{
+		timeout: DefaultSessionTimeout,
+		logger:  slog.Default(),
+		acl:     zk.WorldACL(zk.PermAll),
+		margin:  -1,
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("recipes: no ZooKeeper servers given")
+	}
+	for _, s := range servers {
+		if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
+			return nil, fmt.Errorf("recipes: server address %q is not host:port", s)
+		}
+	}
+	if cfg.handshakeTimeout == 0 {
+		cfg.handshakeTimeout = max(cfg.timeout/time.Duration(len(servers)), 100*time.Millisecond)
+	}
+
+	s := &Session{
+		cfg:      cfg,
+		log:      cfg.logger.With("component", "zkrecipes"),
+		servers:  append([]string(nil), servers...),
+		base:     time.Now(),
+		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
+		closeReq: make(chan struct{}),
+		subs:     make(map[*subscriber]struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.dialer = &wire.Dialer{
+		Dial:             cfg.dial,
+		HandshakeTimeout: cfg.handshakeTimeout,
+		Hooks:            wire.Hooks{Handshake: s.onHandshake, Answered: s.onAnswered},
+	}
+	conn, events, err := zk.Connect(servers, cfg.timeout,
+		zk.WithDialer(s.dialer.DialContext),
+		zk.WithEventCallback(s.onEvent),
+		zk.WithLogger(zkLogger{s.log}),
+		zk.WithLogInfo(false),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("recipes: connect: %w", err)
+	}
+	s.conn, s.events = conn, events
+	s.wg.Add(1)
+	go s.run()
+
+	if err := s.awaitFirstSession(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if cfg.authUser != "" {
+		if _, err := Call(ctx, s, func(c *zk.Conn) (struct{}, error) {
+			return struct{}{}, c.AddAuth("digest", []byte(cfg.authUser+":"+cfg.authPassword))
+		}); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("recipes: digest auth as %q: %w", cfg.authUser, err)
+		}
+	}
+	s.log.Debug("session established", "session", s.idString(), "timeout", s.Timeout())
+	return s, nil
+}
+
+func (s *Session) awaitFirstSession(ctx context.Context) error {
+	for {
+		st, ch := s.Changed()
+		switch st {
+		case StateConnecting:
+		case StateLost:
+			return fmt.Errorf("recipes: connect to %v: %w", s.servers, s.Err())
+		default:
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("recipes: connect to %v: %w", s.servers, context.Cause(ctx))
+		}
+	}
+}
+
+// Conn returns the underlying go-zookeeper connection, for reads and writes
+// that no recipe covers. Do not Close it: Close the Session.
+func (s *Session) Conn() *zk.Conn { return s.conn }
+
+// ID returns the ZooKeeper session id this Session owns. It never changes.
+func (s *Session) ID() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id
+}
+
+// Credentials returns the session id and password, for tools that act on the
+// session from outside (zktest.Expire does). Keep the password secret.
+func (s *Session) Credentials() (id int64, password []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id, append([]byte(nil), s.passwd...)
+}
+
+// Timeout returns the session timeout negotiated with the server.
+func (s *Session) Timeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timeout
+}
+
+// LossPolicy returns the session's default loss policy for recipes.
+func (s *Session) LossPolicy() LossPolicy { return s.cfg.policy }
+
+// ACL returns the ACL recipes give the nodes they create.
+func (s *Session) ACL() []zk.ACL { return s.cfg.acl }
+
+// Logger returns the session's logger.
+func (s *Session) Logger() *slog.Logger { return s.log }
+
+// Path returns p under the session's chroot (p itself without one).
+func (s *Session) Path(p string) string { return s.cfg.chroot + p }
+
+// Unpath strips the session's chroot from a full path.
+func (s *Session) Unpath(full string) string {
+	if s.cfg.chroot == "" {
+		return full
+	}
+	return strings.TrimPrefix(full, s.cfg.chroot)
+}
+
+// Done is closed when the session is over for good.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Context returns a context that is cancelled when the session is over;
+// context.Cause gives the reason (the same as Err).
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Err returns nil while the session lives, then why it ended: ErrClosed,
+// ErrExpired, ErrSessionChanged, ErrDeadline or ErrAuthFailed (possibly wrapped).
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// State returns the current state.
+func (s *Session) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Changed returns the current state and a channel that is closed at the next
+// state change. Recipes select on it to re-check their condition after a
+// suspension or a reconnect without missing a change.
+func (s *Session) Changed() (State, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state, s.changed
+}
+
+// Deadline returns the local deadline: the send time of the newest answered
+// request + negotiated timeout − safety margin. Past it the session counts
+// as lost even if no event says so.
+func (s *Session) Deadline() time.Time {
+	last := s.base.Add(time.Duration(s.lastAnswered.Load()))
+	return last.Add(s.Timeout() - s.margin())
+}
+
+func (s *Session) margin() time.Duration {
+	if s.cfg.margin >= 0 {
+		return s.cfg.margin
+	}
+	return max(s.Timeout()/10, 50*time.Millisecond)
+}
+
+// Close ends the session, on the server too, stops every goroutine the
+// Session started and waits for them. It is idempotent and returns nil.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.lose(ErrClosed)
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		close(s.closeReq)
+	})
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Session) idString() string { return fmt.Sprintf("0x%x", s.ID()) }
+
+// setState records a state change and wakes everyone waiting on Changed.
+// Callers hold s.mu.
+func (s *Session) setStateLocked(st State, err error) {
+	if s.state == st || s.state == StateLost {
+		return
+	}
+	now := time.Now()
+	prev := s.state
+	s.state = st
+	switch st {
+	case StateSuspended:
+		s.suspendedAt = now
+	case StateLost:
+		s.err = err
+		s.cancel(err)
+		close(s.done)
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	ev := StateEvent{State: st, Time: now, Err: err}
+	for sub := range s.subs {
+		sub.push(ev)
+	}
+	lvl := slog.LevelInfo
+	if st == StateSuspended || st == StateLost {
+		lvl = slog.LevelWarn
+	}
+	attrs := []any{"session", fmt.Sprintf("0x%x", s.id), "from", prev.String(), "to", st.String()}
+	if err != nil {
+		attrs = append(attrs, "cause", err)
+	}
+	if st == StateReconnected && !s.suspendedAt.IsZero() {
+		attrs = append(attrs, "suspended_for", now.Sub(s.suspendedAt))
+	}
+	s.log.Log(context.Background(), lvl, "session state", attrs...)
+}
+
+// lose ends the session for good with err as the reason.
+func (s *Session) lose(err error) {
+	s.mu.Lock()
+	s.setStateLocked(StateLost, err)
+	s.mu.Unlock()
+}
+
+// onHandshake runs on go-zookeeper's connection goroutine just before it
+// reports StateHasSession, so a replaced session is caught before any
+// request is sent on it.
+func (s *Session) onHandshake(h wire.Handshake) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case h.SessionID == 0:
+		if s.id != 0 {
+			s.setStateLocked(StateLost, ErrExpired)
+		}
+		return
+	case s.id == 0:
+		s.id, s.passwd, s.timeout = h.SessionID, h.Password, h.Timeout
+	case h.SessionID != s.id:
+		s.setStateLocked(StateLost, fmt.Errorf("%w: 0x%x became 0x%x", ErrSessionChanged, s.id, h.SessionID))
+		return
+	default:
+		s.timeout = h.Timeout
+	}
+	s.onAnswered(h.Sent)
+}
+
+// onAnswered records that a request sent at sent was answered.
+func (s *Session) onAnswered(sent time.Time) {
+	ns := int64(sent.Sub(s.base))
+	for {
+		cur := s.lastAnswered.Load()
+		if ns <= cur || s.lastAnswered.CompareAndSwap(cur, ns) {
+			return
+		}
+	}
+}
+
+// onEvent consumes every go-zookeeper event. It never blocks.
+func (s *Session) onEvent(ev zk.Event) {
+	if ev.Type != zk.EventSession {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch ev.State {
+	case zk.StateHasSession:
+		switch s.state {
+		case StateConnecting:
+			if s.id != 0 {
+				s.setStateLocked(StateConnected, nil)
+			}
+		case StateSuspended:
+			s.setStateLocked(StateReconnected, nil)
+		}
+	case zk.StateDisconnected:
+		if s.state.Live() {
+			s.setStateLocked(StateSuspended, nil)
+		}
+	case zk.StateExpired:
+		s.setStateLocked(StateLost, ErrExpired)
+	case zk.StateAuthFailed:
+		s.setStateLocked(StateLost, ErrAuthFailed)
+	}
+}
+
+// run enforces the local deadline while the session lives, then closes the
+// connection (ending the session on the server if it still lives there) and
+// waits for go-zookeeper's goroutines to finish.
+func (s *Session) run() {
+	defer s.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for s.waitDeadline(timer) {
+	}
+	s.conn.Close()
+	// Break a connection that go-zookeeper would otherwise wait on until
+	// its read deadline, then wait for its loop to end (it closes events).
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(30 * time.Second)
+	s.dialer.CloseAll()
+	for {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return
+			}
+		case <-tick.C:
+			s.dialer.CloseAll()
+		case <-giveUp:
+			s.log.Error("go-zookeeper connection did not stop within 30s", "session", s.idString())
+			return
+		}
+	}
+}
+
+// waitDeadline waits until the session ends or its local deadline passes;
+// it returns false when the session is over.
+func (s *Session) waitDeadline(timer *time.Timer) bool {
+	st, changed := s.Changed()
+	if st == StateLost {
+		return false
+	}
+	if st == StateConnecting {
+		select {
+		case <-changed:
+		case <-s.done:
+		}
+		return true
+	}
+	left := time.Until(s.Deadline())
+	if left <= 0 {
+		s.lose(fmt.Errorf("%w (last answered request sent %v ago, timeout %v)",
+			ErrDeadline, time.Since(s.base.Add(time.Duration(s.lastAnswered.Load()))).Round(time.Millisecond), s.Timeout()))
+		return false
+	}
+	timer.Reset(left)
+	select {
+	case <-timer.C:
+	case <-s.done:
+		return false
+	}
+	return true
+}
+
+// Go runs fn in a goroutine owned by the session: Close waits for it. fn
+// must return soon after the session is over (Done). Go returns false, and
+// does not run fn, once Close has begun. It is for recipe authors.
+func (s *Session) Go(fn func()) bool { return s.spawn(fn) }
+
+func (s *Session) spawn(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+type zkLogger struct{ l *slog.Logger }
+
+func (z zkLogger) Printf(format string, args ...any) {
+	z.l.Debug("go-zookeeper: " + fmt.Sprintf(format, args...))
+}

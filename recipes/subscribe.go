@@ -1,0 +1,83 @@
+package recipes
+
+import (
+	"context"
+	"sync"
+)
+
+// Subscribe returns a channel of the session's state changes from now on.
+// No change is dropped: a slow reader only delays its own channel. The
+// channel is closed after the StateLost event, when ctx is done, or when
+// the Session is closed (whichever comes first).
+func (s *Session) Subscribe(ctx context.Context) <-chan StateEvent {
+	out := make(chan StateEvent)
+	sub := &subscriber{wake: make(chan struct{}, 1)}
+	s.mu.Lock()
+	lost := s.state == StateLost
+	if !lost {
+		s.subs[sub] = struct{}{}
+	}
+	s.mu.Unlock()
+	if lost || !s.spawn(func() { s.deliver(ctx, sub, out) }) {
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+		close(out)
+	}
+	return out
+}
+
+func (s *Session) deliver(ctx context.Context, sub *subscriber, out chan<- StateEvent) {
+	defer close(out)
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+	}()
+	for {
+		for _, ev := range sub.take() {
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			case <-s.closeReq:
+				return
+			}
+			if ev.State == StateLost {
+				return
+			}
+		}
+		select {
+		case <-sub.wake:
+		case <-ctx.Done():
+			return
+		case <-s.closeReq:
+			return
+		}
+	}
+}
+
+// subscriber is an unbounded queue of events for one Subscribe channel.
+type subscriber struct {
+	mu    sync.Mutex
+	queue []StateEvent
+	wake  chan struct{}
+}
+
+func (b *subscriber) push(ev StateEvent) {
+	b.mu.Lock()
+	b.queue = append(b.queue, ev)
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *subscriber) take() []StateEvent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queue
+	b.queue = nil
+	return q
+}
