@@ -84,12 +84,12 @@ func (m *Mutex) acquire(ctx context.Context, try bool) (*Lease, error) {
 	if err := m.sess.Err(); err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", m.path, err)
 	}
-	e, list, err := m.q.Join(ctx, Kind, m.opts.data)
+	e, list, err := m.q.Join(ctx, Kind, m.opts.data, false)
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", m.path, err)
 	}
 	if err := m.q.Wait(ctx, e, list, contend.Predecessor, try); err != nil {
-		m.q.Abandon(e.Path)
+		m.q.Discard(ctx, e.Path)
 		if errors.Is(err, contend.ErrBlocked) {
 			return nil, ErrLocked
 		}

@@ -117,7 +117,8 @@ func (h *Hold) monitor() {
 			suspended = true
 		case st == recipes.StateReconnected && suspended:
 			suspended = false
-			if watch = h.rearm(); watch == nil {
+			var ok bool
+			if watch, ok = h.rearm(); !ok {
 				return
 			}
 		}
@@ -132,7 +133,8 @@ func (h *Hold) monitor() {
 			case ev.Type == zk.EventNotWatching:
 				watch = nil // the session state says what happened
 			default: // our node's data changed: re-arm
-				if watch = h.rearm(); watch == nil {
+				var ok bool
+				if watch, ok = h.rearm(); !ok {
 					return
 				}
 			}
@@ -145,32 +147,28 @@ func (h *Hold) monitor() {
 	}
 }
 
-// rearm revalidates our node and returns a new watch on it, or ends the
-// hold and returns nil.
-func (h *Hold) rearm() <-chan zk.Event {
+// rearm revalidates our node and returns a new watch on it (nil when the
+// entry has no watch), or ends the hold and returns ok=false.
+func (h *Hold) rearm() (<-chan zk.Event, bool) {
 	w, err := h.revalidate()
 	if err != nil {
 		h.loseTo(err)
 		h.cleanupAfterLoss()
-		return nil
+		return nil, false
 	}
-	return w
+	return w, true
 }
 
 // revalidate checks, after a reconnect, that our node still exists and is
 // owned by our session, and re-arms the watch on it.
 func (h *Hold) revalidate() (<-chan zk.Event, error) {
-	type got struct {
+	var (
 		stat  *zk.Stat
 		watch <-chan zk.Event
-	}
-	var g got
+	)
 	err := recipes.Retry(h.q.Sess.Context(), h.q.Sess, func(ctx context.Context) error {
 		var err error
-		g, err = recipes.Call(ctx, h.q.Sess, func(c *zk.Conn) (got, error) {
-			_, st, w, err := c.GetW(h.e.Path)
-			return got{st, w}, err
-		})
+		stat, watch, err = h.q.stat(ctx, h.e.Path, h.e.Watch != nil)
 		return err
 	})
 	switch {
@@ -181,10 +179,10 @@ func (h *Hold) revalidate() (<-chan zk.Event, error) {
 			return nil, serr
 		}
 		return nil, err
-	case g.stat.EphemeralOwner != h.q.Sess.ID():
-		return nil, fmt.Errorf("node %s now belongs to session 0x%x", h.e.Path, g.stat.EphemeralOwner)
+	case stat.EphemeralOwner != h.q.Sess.ID():
+		return nil, fmt.Errorf("node %s now belongs to session 0x%x", h.e.Path, stat.EphemeralOwner)
 	}
-	return g.watch, nil
+	return watch, nil
 }
 
 // cleanupAfterLoss deletes our node after a loss while the session may

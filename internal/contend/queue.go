@@ -31,16 +31,17 @@ type Queue struct {
 type Entry struct {
 	Node  Node
 	Path  string  // full path of our node
-	Stat  zk.Stat // read right after creation: Czxid is the token
-	Watch <-chan zk.Event
+	Stat  zk.Stat         // read right after creation: Czxid is the token
+	Watch <-chan zk.Event // a watch on our node, when Join was asked for one
 }
 
 // Join creates our protected ephemeral-sequential node of the given kind and
 // returns it with a fresh, sorted list of the contenders (which includes us).
-// The children list and our node's stat (with a watch on our node) are read
-// in parallel. On any failure after the create was sent, our node is found
+// The children list and our node's stat are read in parallel. With watch
+// set, the stat read also leaves a watch on our node (it fires when the node
+// is deleted or its data changes; it costs one notification at release). On any failure after the create was sent, our node is found
 // by its guid and deleted, now or in the background.
-func (q *Queue) Join(ctx context.Context, kind string, data []byte) (*Entry, []Node, error) {
+func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) (*Entry, []Node, error) {
 	guid := NewGUID()
 	full, err := q.create(ctx, guid, kind, data)
 	if err != nil {
@@ -51,37 +52,26 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte) (*Entry, []N
 		wg       sync.WaitGroup
 		children []string
 		listErr  error
-		stat     *zk.Stat
-		watch    <-chan zk.Event
-		statErr  error
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		children, listErr = q.children(ctx)
 	}()
-	type got struct {
-		stat  *zk.Stat
-		watch <-chan zk.Event
-	}
-	g, statErr := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
-		_, st, ch, err := c.GetW(full)
-		return got{st, ch}, err
-	})
-	stat, watch = g.stat, g.watch
+	stat, w, statErr := q.stat(ctx, full, watch)
 	wg.Wait()
 	if err := errors.Join(statErr, listErr); err != nil {
-		q.Abandon(full)
+		q.Discard(ctx, full)
 		if errors.Is(statErr, zk.ErrNoNode) {
 			return nil, nil, q.lostErr(fmt.Errorf("%w right after creation", ErrNodeGone))
 		}
 		return nil, nil, q.wrap("read new contender", err)
 	}
 	if owner := q.Sess.ID(); stat.EphemeralOwner != owner {
-		q.Abandon(full)
+		q.Discard(ctx, full)
 		return nil, nil, q.lostErr(fmt.Errorf("contend: node %s belongs to session 0x%x, not ours (0x%x)", full, stat.EphemeralOwner, owner))
 	}
-	e.Stat, e.Watch = *stat, watch
+	e.Stat, e.Watch = *stat, w
 	e.Node, _ = Parse(path.Base(full), []string{kind})
 	return e, Sorted(children, q.Kinds), nil
 }
@@ -199,6 +189,27 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 	return found, nil
 }
 
+// stat reads the stat of full, with a data watch when watch is set (GetW:
+// a missing node leaves no watch behind).
+func (q *Queue) stat(ctx context.Context, full string, watch bool) (*zk.Stat, <-chan zk.Event, error) {
+	type got struct {
+		stat  *zk.Stat
+		watch <-chan zk.Event
+	}
+	g, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
+		if watch {
+			_, st, ch, err := c.GetW(full)
+			return got{st, ch}, err
+		}
+		ok, st, err := c.Exists(full)
+		if err == nil && !ok {
+			err = zk.ErrNoNode
+		}
+		return got{st, nil}, err
+	})
+	return g.stat, g.watch, err
+}
+
 type existsResult struct {
 	ok   bool
 	stat *zk.Stat
@@ -230,6 +241,15 @@ func (q *Queue) Abandon(full string) {
 	q.Sess.Cleanup("contender "+full, func(ctx context.Context) error {
 		return q.deletePath(ctx, full)
 	})
+}
+
+// Discard deletes our node after a failed or cancelled acquisition: at once
+// under a context detached from ctx and bounded by the session timeout, then
+// in the background if that fails. The caller's cancellation does not stop it.
+func (q *Queue) Discard(ctx context.Context, full string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.Sess.Timeout())
+	defer cancel()
+	q.Leave(dctx, full)
 }
 
 // Leave deletes our node, retrying across disconnects until ctx is done.
