@@ -3,12 +3,14 @@ package recipes
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Subscribe returns a channel of the session's state changes from now on.
 // No change is dropped: a slow reader only delays its own channel. The
-// channel is closed after the StateLost event, when ctx is done, or when
-// the Session is closed (whichever comes first).
+// channel is closed after the StateLost event or when ctx is done. After
+// Close, events still queued are offered for up to a second (Close waits
+// that long at most for a reader that has stopped reading).
 func (s *Session) Subscribe(ctx context.Context) <-chan StateEvent {
 	out := make(chan StateEvent)
 	sub := &subscriber{wake: make(chan struct{}, 1)}
@@ -34,13 +36,24 @@ func (s *Session) deliver(ctx context.Context, sub *subscriber, out chan<- State
 		delete(s.subs, sub)
 		s.mu.Unlock()
 	}()
+	var grace <-chan time.Time // set once Close has begun
+	closing := s.closeReq
 	for {
 		for _, ev := range sub.take() {
 			select {
 			case out <- ev:
 			case <-ctx.Done():
 				return
-			case <-s.closeReq:
+			case <-closing:
+				closing, grace = nil, time.After(time.Second)
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				case <-grace:
+					return
+				}
+			case <-grace:
 				return
 			}
 			if ev.State == StateLost {
@@ -51,7 +64,9 @@ func (s *Session) deliver(ctx context.Context, sub *subscriber, out chan<- State
 		case <-sub.wake:
 		case <-ctx.Done():
 			return
-		case <-s.closeReq:
+		case <-closing:
+			closing, grace = nil, time.After(time.Second)
+		case <-grace:
 			return
 		}
 	}

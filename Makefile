@@ -1,0 +1,22 @@
+# Tests start real ZooKeeper servers (see zktest). scripts/ensure-zookeeper.sh
+# installs Debian's zookeeper package if neither it, ZOOKEEPER_HOME nor
+# ZKTEST_SERVERS is available.
+
+GO ?= go
+
+.PHONY: test demo bench vet fmt
+
+test:
+	./scripts/ensure-zookeeper.sh && $(GO) test -race -count=1 -timeout 20m ./...
+
+demo:
+	./scripts/ensure-zookeeper.sh && $(GO) run ./examples/fenced-workers
+
+bench:
+	./scripts/ensure-zookeeper.sh && $(GO) test -run '^$$' -bench . -benchtime 3s ./lock/
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w .

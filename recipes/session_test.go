@@ -1,0 +1,315 @@
+package recipes_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/zkrecipes/zkrecipes/lock"
+	"github.com/zkrecipes/zkrecipes/recipes"
+	"github.com/zkrecipes/zkrecipes/zktest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(wrapMain{m}, goleak.IgnoreCurrent())
+}
+
+// wrapMain stops the shared servers before goleak looks for leaks.
+type wrapMain struct{ m *testing.M }
+
+func (w wrapMain) Run() int {
+	defer zktest.Cleanup()
+	return w.m.Run()
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitState reads events until one with state want arrives.
+func waitState(t *testing.T, ch <-chan recipes.StateEvent, want recipes.State, within time.Duration) recipes.StateEvent {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev, ok := <-ch:
+			require.True(t, ok, "event channel closed while waiting for %v", want)
+			if ev.State == want {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %v event within %v", want, within)
+		}
+	}
+}
+
+func TestConnectGrantsSession(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	s := zkc.Session(t)
+	assert.NotZero(t, s.ID())
+	assert.Equal(t, recipes.StateConnected, s.State())
+	assert.Equal(t, 2*time.Second, s.Timeout())
+	assert.NoError(t, s.Err())
+	id, pw := s.Credentials()
+	assert.Equal(t, s.ID(), id)
+	assert.Len(t, pw, 16)
+	select {
+	case <-s.Done():
+		t.Fatal("new session is done")
+	default:
+	}
+	assert.WithinDuration(t, time.Now().Add(s.Timeout()), s.Deadline(), s.Timeout()/2)
+}
+
+func TestCloseEndsSessionOnServer(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	root := zktest.Root(t)
+	obs := zkc.Conn(t)
+	s, err := recipes.Connect(ctxT(t, 10*time.Second), zkc.Addrs(), recipes.WithSessionTimeout(20*time.Second))
+	require.NoError(t, err)
+	l, err := lock.NewMutex(s, root).Acquire(ctxT(t, 10*time.Second))
+	require.NoError(t, err)
+	path := l.Path()
+
+	events := s.Subscribe(context.Background())
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	ev := waitState(t, events, recipes.StateLost, time.Second)
+	require.ErrorIs(t, ev.Err, recipes.ErrClosed)
+	_, ok := <-events
+	require.False(t, ok, "subscription closed after lost")
+	require.NoError(t, <-closed)
+	require.NoError(t, s.Close(), "Close is idempotent")
+	require.ErrorIs(t, s.Err(), recipes.ErrClosed)
+
+	// The session timeout is 20 s: the node is gone at once only because
+	// Close ended the session on the server.
+	ok, _, err = obs.Exists(path)
+	require.NoError(t, err)
+	require.False(t, ok, "ephemeral node survived Close")
+	<-l.Done()
+	require.ErrorIs(t, l.Err(), lock.ErrLost)
+	require.ErrorIs(t, l.Err(), recipes.ErrClosed)
+
+	_, err = recipes.Call(context.Background(), s, func(c *zk.Conn) (bool, error) {
+		ok, _, err := c.Exists("/")
+		return ok, err
+	})
+	require.ErrorIs(t, err, recipes.ErrClosed)
+}
+
+func TestConnectBadInput(t *testing.T) {
+	ctx := ctxT(t, 5*time.Second)
+	for name, tc := range map[string]struct {
+		servers []string
+		opts    []recipes.Option
+	}{
+		"no servers":      {nil, nil},
+		"no port":         {[]string{"127.0.0.1"}, nil},
+		"tiny timeout":    {[]string{"127.0.0.1:1"}, []recipes.Option{recipes.WithSessionTimeout(time.Millisecond)}},
+		"bad chroot":      {[]string{"127.0.0.1:1"}, []recipes.Option{recipes.WithChroot("app")}},
+		"nil logger":      {[]string{"127.0.0.1:1"}, []recipes.Option{recipes.WithLogger(nil)}},
+		"empty ACL":       {[]string{"127.0.0.1:1"}, []recipes.Option{recipes.WithACL(nil)}},
+		"bad policy":      {[]string{"127.0.0.1:1"}, []recipes.Option{recipes.WithLossPolicy(7)}},
+		"negative margin": {[]string{"127.0.0.1:1"}, []recipes.Option{recipes.WithSafetyMargin(-time.Second)}},
+		"no user":         {[]string{"127.0.0.1:1"}, []recipes.Option{recipes.WithDigestAuth("", "pw")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := recipes.Connect(ctx, tc.servers, tc.opts...)
+			require.Error(t, err)
+			require.Nil(t, s)
+			t.Log(err)
+		})
+	}
+}
+
+func TestConnectHonoursContext(t *testing.T) {
+	// Nothing listens on the port: Connect must give up with ctx.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	s, err := recipes.Connect(ctx, []string{addr})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Nil(t, s)
+	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestPathValidation(t *testing.T) {
+	for _, p := range []string{"", "a", "/", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "/a\x00b", "/a\x01"} {
+		err := recipes.ValidatePath(p)
+		require.ErrorIs(t, err, recipes.ErrInvalidPath, "path %q", p)
+	}
+	for _, p := range []string{"/a", "/a/b", "/jobs/42/lock", "/a.b/c-d_e"} {
+		require.NoError(t, recipes.ValidatePath(p), "path %q", p)
+	}
+}
+
+func TestSuspendAndReconnectEvents(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	p := zkc.Proxy(t)
+	s := p.Session(t, recipes.WithSessionTimeout(4*time.Second))
+	events := s.Subscribe(ctxT(t, 30*time.Second))
+	id := s.ID()
+	const rounds = 3
+	for i := 0; i < rounds; i++ {
+		p.Set(zktest.Reset)
+		waitState(t, events, recipes.StateSuspended, 5*time.Second)
+		p.Set(zktest.Pass)
+		waitState(t, events, recipes.StateReconnected, 5*time.Second)
+	}
+	require.Equal(t, id, s.ID(), "same session after reconnects")
+	require.NoError(t, s.Err())
+	require.True(t, s.State().Live())
+}
+
+func TestExpiryEndsSession(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	s := zkc.Session(t)
+	events := s.Subscribe(ctxT(t, 30*time.Second))
+	zkc.Expire(t, s)
+	ev := waitState(t, events, recipes.StateLost, 10*time.Second)
+	require.ErrorIs(t, ev.Err, recipes.ErrExpired)
+	require.ErrorIs(t, s.Err(), recipes.ErrExpired)
+	require.True(t, recipes.IsLoss(s.Err()))
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("Done not closed after Lost")
+	}
+	require.ErrorIs(t, context.Cause(s.Context()), recipes.ErrExpired)
+	// go-zookeeper would open a new session on the same connection; the
+	// Session must not come back to life.
+	require.Equal(t, recipes.StateLost, s.State())
+}
+
+func TestLocalDeadlineUnderPartition(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	p := zkc.Proxy(t)
+	s := p.Session(t, recipes.WithSessionTimeout(2*time.Second))
+	events := s.Subscribe(ctxT(t, 30*time.Second))
+	start := time.Now()
+	p.Set(zktest.Blackhole)
+	ev := waitState(t, events, recipes.StateLost, 5*time.Second)
+	took := time.Since(start)
+	require.ErrorIs(t, ev.Err, recipes.ErrDeadline)
+	// Learned within about one session timeout, while still partitioned.
+	require.Less(t, took, s.Timeout()+500*time.Millisecond, "lost after %v", took)
+	require.Equal(t, zktest.Blackhole, p.Mode(), "must be learned before the partition heals")
+	t.Logf("partitioned client learned it was lost after %v (timeout %v)", took, s.Timeout())
+}
+
+func TestDeadlineLostSessionIsEndedOnServer(t *testing.T) {
+	// After a local-deadline loss the client must not let go-zookeeper
+	// revive the session when the network heals: its nodes must go.
+	zkc := zktest.Shared(t, zktest.Config{})
+	root := zktest.Root(t)
+	obs := zkc.Conn(t)
+	p := zkc.Proxy(t)
+	s := p.Session(t, recipes.WithSessionTimeout(2*time.Second), recipes.WithLossPolicy(recipes.LoseOnSessionEnd))
+	l, err := lock.NewMutex(s, root).Acquire(ctxT(t, 10*time.Second))
+	require.NoError(t, err)
+	p.Set(zktest.Blackhole)
+	select {
+	case <-l.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("lease not lost")
+	}
+	require.ErrorIs(t, l.Err(), recipes.ErrDeadline)
+	p.Set(zktest.Pass)
+	// The server expires the session (no reconnect may revive it).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, _, err := obs.Exists(l.Path())
+		require.NoError(t, err)
+		if !ok {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "node of a lost session still exists")
+		time.Sleep(20 * time.Millisecond) // polling server state, not ordering
+	}
+}
+
+func TestHandshakeClampSkipsWedgedServer(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	// A server that accepts connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	servers := []string{ln.Addr().String(), zkc.Addrs()[0]}
+	for i := 0; i < 3; i++ { // go-zookeeper shuffles the servers
+		start := time.Now()
+		s, err := recipes.Connect(ctxT(t, 20*time.Second), servers, recipes.WithSessionTimeout(4*time.Second))
+		require.NoError(t, err)
+		took := time.Since(start)
+		s.Close()
+		// Without the clamp a wedged first server costs 10·recvTimeout ≈ 27 s.
+		require.Less(t, took, 4*time.Second, "connect took %v", took)
+	}
+}
+
+func TestSubscribeStopsWithContext(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	s := zkc.Session(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := s.Subscribe(ctx)
+	cancel()
+	select {
+	case _, ok := <-ch:
+		require.False(t, ok)
+	case <-time.After(5 * time.Second):
+		t.Fatal("subscription not closed after ctx cancel")
+	}
+}
+
+func TestChrootAndDigestACL(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	root := zktest.Root(t)
+	acl := zk.DigestACL(zk.PermAll, "alice", "secret")
+	s := zkc.Session(t, recipes.WithChroot(root), recipes.WithDigestAuth("alice", "secret"), recipes.WithACL(acl))
+	l, err := lock.NewMutex(s, "/app/lock").Acquire(ctxT(t, 10*time.Second))
+	require.NoError(t, err)
+	require.Regexp(t, `^/app/lock/_c_[0-9a-f]{32}-lock-\d{10}$`, l.Path())
+
+	obs := zkc.Conn(t)
+	_, _, err = obs.Get(root + l.Path())
+	require.True(t, errors.Is(err, zk.ErrNoAuth), "unauthenticated read of a digest-protected node: %v", err)
+	require.NoError(t, l.Release(ctxT(t, 5*time.Second)))
+}

@@ -1,0 +1,182 @@
+package zktest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+const expireTimeout = 10 * time.Second
+
+// Expire ends sess's ZooKeeper session on the server now, as an expiry
+// would: its ephemeral nodes are deleted and its watches dropped. The client
+// learns about it when it next talks to the server (for go-zookeeper: when it
+// reconnects). Expire returns once no server lists the session any more.
+func (c *Cluster) Expire(t testing.TB, sess Expirable) {
+	t.Helper()
+	id, passwd := sess.Credentials()
+	c.ExpireID(t, id, passwd)
+}
+
+// Expirable is a session whose credentials are known, such as a
+// *recipes.Session.
+type Expirable interface {
+	Credentials() (id int64, password []byte)
+}
+
+// ExpireConn expires the session of a *zk.Conn made by Cluster.Conn or
+// Proxy.Conn (zktest records the session password those connections receive).
+func (c *Cluster) ExpireConn(t testing.TB, conn *zk.Conn) {
+	t.Helper()
+	id := conn.SessionID()
+	passwd, ok := lookupCredentials(conn, id)
+	if !ok {
+		t.Fatalf("zktest: ExpireConn: no credentials recorded for session 0x%x (only connections from Cluster.Conn or Proxy.Conn are supported)", id)
+	}
+	c.ExpireID(t, id, passwd)
+}
+
+// ExpireID expires the session id (with its password) on the server: it
+// connects to a server with the same session id and password, closes the
+// session through that connection and waits until no server lists the
+// session in "cons" (up to 10 s).
+func (c *Cluster) ExpireID(t testing.TB, id int64, passwd []byte) {
+	t.Helper()
+	if id == 0 {
+		t.Fatalf("zktest: ExpireID: session id 0")
+	}
+	var errs []string
+	done := false
+	for _, addr := range c.liveAddrs() {
+		err := closeSession(addr, id, passwd)
+		if err == nil {
+			done = true
+			break
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+	}
+	if !done {
+		t.Fatalf("zktest: expire session 0x%x: %s", id, strings.Join(errs, "; "))
+	}
+	needle := fmt.Sprintf("sid=0x%x,", uint64(id))
+	err := waitFor(expireTimeout, func() (bool, string, error) {
+		for _, addr := range c.liveAddrs() {
+			out, err := FourLetter(addr, "cons")
+			if err != nil {
+				return false, fmt.Sprintf("cons %s: %v", addr, err), nil
+			}
+			if fourLetterDisabled(out) {
+				continue // cannot observe; the close reply must do
+			}
+			if strings.Contains(out, needle) {
+				return false, fmt.Sprintf("%s still lists session 0x%x", addr, id), nil
+			}
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		t.Fatalf("zktest: expire session 0x%x: %v", id, err)
+	}
+}
+
+// liveAddrs returns the addresses of running, unpaused servers.
+func (c *Cluster) liveAddrs() []string {
+	if c.external {
+		return c.Addrs()
+	}
+	var out []string
+	for i, s := range c.servers {
+		if running, paused, _ := s.state(); running && !paused {
+			out = append(out, c.addrs[i])
+		}
+	}
+	return out
+}
+
+// closeSession speaks just enough of the ZooKeeper protocol to attach to the
+// session and close it. A session that is already gone counts as success.
+func closeSession(addr string, id int64, passwd []byte) error {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return err
+	}
+	// ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd.
+	req := make([]byte, 0, 64)
+	req = binary.BigEndian.AppendUint32(req, 0)          // protocolVersion
+	req = binary.BigEndian.AppendUint64(req, 0)          // lastZxidSeen
+	req = binary.BigEndian.AppendUint32(req, 10000)      // timeOut (ms)
+	req = binary.BigEndian.AppendUint64(req, uint64(id)) // sessionId
+	req = binary.BigEndian.AppendUint32(req, uint32(len(passwd)))
+	req = append(req, passwd...)
+	if err := writeFrame(conn, req); err != nil {
+		return err
+	}
+	resp, err := readFrame(conn)
+	if err != nil {
+		// A server that cannot take the session (for example one that lost
+		// its quorum) closes the connection: try another one.
+		return fmt.Errorf("connect response: %w", err)
+	}
+	if len(resp) < 16 {
+		return fmt.Errorf("short connect response (%d bytes)", len(resp))
+	}
+	if gotID := int64(binary.BigEndian.Uint64(resp[8:16])); gotID == 0 {
+		return nil // already expired (or wrong password; the cons check will tell)
+	} else if gotID != id {
+		return fmt.Errorf("server gave session 0x%x, want 0x%x", gotID, id)
+	}
+	// closeSession: header {xid, opcode -11}, no body.
+	hdr := binary.BigEndian.AppendUint32(nil, 1)
+	hdr = binary.BigEndian.AppendUint32(hdr, uint32(opCloseSession))
+	if err := writeFrame(conn, hdr); err != nil {
+		return err
+	}
+	reply, err := readFrame(conn)
+	if err != nil {
+		return fmt.Errorf("close reply: %w", err)
+	}
+	if len(reply) < 16 {
+		return fmt.Errorf("short close reply (%d bytes)", len(reply))
+	}
+	if code := int32(binary.BigEndian.Uint32(reply[12:16])); code != 0 {
+		if code == -112 { // session expired
+			return nil
+		}
+		return fmt.Errorf("close session: error code %d", code)
+	}
+	return nil
+}
+
+const maxFrame = 64 << 20
+
+var opCloseSession int32 = -11 // a variable: uint32(negative constant) does not compile
+
+func writeFrame(w io.Writer, body []byte) error {
+	buf := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
+	_, err := w.Write(append(buf, body...))
+	return err
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var lb [4]byte
+	if _, err := io.ReadFull(r, lb[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(lb[:]))
+	if n < 0 || n > maxFrame {
+		return nil, fmt.Errorf("bad frame length %d", n)
+	}
+	body := make([]byte, n)
+	_, err := io.ReadFull(r, body)
+	return body, err
+}

@@ -1,0 +1,422 @@
+package zktest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// Mode is what a Proxy does with traffic.
+type Mode int
+
+const (
+	// Pass forwards everything (the default).
+	Pass Mode = iota
+	// Reset closes every connection with a TCP RST and resets new ones as
+	// soon as they are accepted: the servers look down.
+	Reset
+	// Blackhole keeps connections open but silently discards all bytes in
+	// both directions, also on connections accepted meanwhile (a network
+	// partition). Leaving Blackhole resets the affected connections: their
+	// streams lost bytes.
+	Blackhole
+	// DropReplies forwards client→server bytes and discards server→client
+	// bytes: requests take effect, their replies are lost. Leaving
+	// DropReplies resets the affected connections.
+	DropReplies
+	// Hang stops forwarding in both directions without losing anything:
+	// bytes wait in the proxy and the kernel buffers. Leaving Hang
+	// delivers them; connections are not reset.
+	Hang
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Pass:
+		return "Pass"
+	case Reset:
+		return "Reset"
+	case Blackhole:
+		return "Blackhole"
+	case DropReplies:
+		return "DropReplies"
+	case Hang:
+		return "Hang"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Request opcodes, for Proxy.DropNextReply.
+const (
+	OpCreate          int32 = 1
+	OpDelete          int32 = 2
+	OpExists          int32 = 3
+	OpGetData         int32 = 4
+	OpSetData         int32 = 5
+	OpGetChildren2    int32 = 12
+	OpSync            int32 = 9
+	OpMulti           int32 = 14
+	OpCreate2         int32 = 15
+	OpCreateContainer int32 = 19
+	OpCreateTTL       int32 = 21
+)
+
+// CreateOps are the opcodes of all requests that create a node.
+var CreateOps = []int32{OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpMulti}
+
+// Proxy is a TCP proxy in front of a cluster with one listener per server.
+// Clients connected through it can be partitioned, reset or made to lose
+// replies. It is closed, and all its goroutines waited for, by t.Cleanup.
+type Proxy struct {
+	targets []string
+	ls      []net.Listener
+	addrs   []string
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	mode    Mode
+	changed chan struct{} // closed and replaced on every mode change
+	conns   map[*proxyConn]struct{}
+	closed  bool
+	drop    *dropRequest
+}
+
+type dropRequest struct {
+	ops  []int32 // empty: any request
+	done chan struct{}
+}
+
+// Proxy starts a proxy in front of the cluster's servers.
+func (c *Cluster) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	p, err := NewProxy(c.Addrs())
+	if err != nil {
+		t.Fatalf("zktest: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// NewProxy starts a proxy with one listener on 127.0.0.1 for each target
+// address. The caller must Close it. Cluster.Proxy is the usual way.
+func NewProxy(targets []string) (*Proxy, error) {
+	p := &Proxy{
+		targets: append([]string(nil), targets...),
+		changed: make(chan struct{}),
+		conns:   make(map[*proxyConn]struct{}),
+	}
+	for range targets {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.ls = append(p.ls, l)
+		p.addrs = append(p.addrs, l.Addr().String())
+	}
+	for i, l := range p.ls {
+		p.wg.Add(1)
+		go p.acceptLoop(l, p.targets[i])
+	}
+	return p, nil
+}
+
+// Addrs returns the proxy's listen addresses, one per server.
+func (p *Proxy) Addrs() []string { return append([]string(nil), p.addrs...) }
+
+// Mode returns the current mode.
+func (p *Proxy) Mode() Mode {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mode
+}
+
+// Set switches the mode for existing and new connections. Setting Reset
+// resets all current connections; leaving Blackhole or DropReplies resets
+// all current connections too (they lost bytes, so their streams are
+// corrupt). Hang→Pass resumes the streams intact.
+func (p *Proxy) Set(m Mode) {
+	p.mu.Lock()
+	old := p.mode
+	if old == m {
+		p.mu.Unlock()
+		return
+	}
+	p.mode = m
+	close(p.changed)
+	p.changed = make(chan struct{})
+	var victims []*proxyConn
+	if m == Reset || old == Blackhole || old == DropReplies {
+		for pc := range p.conns {
+			victims = append(victims, pc)
+		}
+	}
+	p.mu.Unlock()
+	for _, pc := range victims {
+		pc.reset()
+	}
+}
+
+// DropNextReply arms a one-shot fault: the next reply to a client request
+// whose opcode is in ops (any request if ops is empty; pings and watch
+// events never match) is discarded and that connection is reset at once, so
+// the client sees a connection loss for a request that took effect on the
+// server. The returned channel is closed when it happened. A second call
+// replaces an armed one.
+func (p *Proxy) DropNextReply(ops ...int32) <-chan struct{} {
+	d := &dropRequest{ops: append([]int32(nil), ops...), done: make(chan struct{})}
+	p.mu.Lock()
+	p.drop = d
+	p.mu.Unlock()
+	return d.done
+}
+
+// Close stops the listeners, resets all connections and waits for the
+// proxy's goroutines. It is idempotent.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return
+	}
+	p.closed = true
+	var victims []*proxyConn
+	for pc := range p.conns {
+		victims = append(victims, pc)
+	}
+	p.mu.Unlock()
+	for _, l := range p.ls {
+		l.Close()
+	}
+	for _, pc := range victims {
+		pc.reset()
+	}
+	p.wg.Wait()
+}
+
+// Conn opens a raw go-zookeeper connection through the proxy (see
+// Cluster.Conn). With the proxy not in Pass mode it waits for the session
+// until the test fails.
+func (p *Proxy) Conn(t testing.TB, opts ...ConnOption) *zk.Conn {
+	t.Helper()
+	return dialConn(t, p.Addrs(), opts)
+}
+
+func (p *Proxy) state() (Mode, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mode, p.changed
+}
+
+func (p *Proxy) acceptLoop(l net.Listener, target string) {
+	defer p.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		p.wg.Add(1)
+		go p.handle(c, target)
+	}
+}
+
+func resetConn(c net.Conn) {
+	if c == nil {
+		return
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
+}
+
+func (p *Proxy) handle(client net.Conn, target string) {
+	defer p.wg.Done()
+	mode, _ := p.state()
+	if mode == Reset {
+		resetConn(client)
+		return
+	}
+	var server net.Conn
+	if mode != Blackhole {
+		var err error
+		server, err = net.DialTimeout("tcp", target, 2*time.Second)
+		if err != nil {
+			resetConn(client)
+			return
+		}
+	}
+	pc := &proxyConn{p: p, client: client, server: server, done: make(chan struct{}), pending: make(map[int32]int32)}
+	p.mu.Lock()
+	// The mode may have changed while dialling; Set only resets registered
+	// connections, so re-check under the lock.
+	if p.closed || p.mode == Reset || (server == nil && p.mode != Blackhole) {
+		p.mu.Unlock()
+		resetConn(client)
+		resetConn(server)
+		return
+	}
+	p.conns[pc] = struct{}{}
+	p.mu.Unlock()
+
+	if server != nil {
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); pc.pump(false) }()
+	}
+	pc.pump(true)
+}
+
+// proxyConn is one proxied client connection.
+type proxyConn struct {
+	p              *Proxy
+	client, server net.Conn // server is nil for connections accepted in Blackhole
+	once           sync.Once
+	done           chan struct{}
+
+	mu      sync.Mutex
+	pending map[int32]int32 // xid -> opcode of requests awaiting a reply
+}
+
+func (pc *proxyConn) reset() {
+	pc.once.Do(func() {
+		close(pc.done)
+		resetConn(pc.client)
+		resetConn(pc.server)
+		pc.p.mu.Lock()
+		delete(pc.p.conns, pc)
+		pc.p.mu.Unlock()
+	})
+}
+
+// pump copies one direction frame by frame (ZooKeeper frames are
+// length-prefixed), applying the proxy mode to each frame. A stream that does
+// not look like ZooKeeper frames (a four-letter word) is copied in chunks.
+func (pc *proxyConn) pump(fromClient bool) {
+	defer pc.reset()
+	src, dst := pc.server, pc.client
+	if fromClient {
+		src, dst = pc.client, pc.server
+	}
+	first, raw := true, false
+	chunk := make([]byte, 32<<10)
+	for {
+		var msg []byte
+		if raw {
+			n, err := src.Read(chunk)
+			if n == 0 && err != nil {
+				return
+			}
+			msg = append([]byte(nil), chunk[:n]...)
+		} else {
+			var lb [4]byte
+			if _, err := io.ReadFull(src, lb[:]); err != nil {
+				return
+			}
+			n := int32(binary.BigEndian.Uint32(lb[:]))
+			if n < 0 || n > maxFrame {
+				raw = true
+				msg = lb[:]
+			} else {
+				msg = make([]byte, 4+n)
+				copy(msg, lb[:])
+				if _, err := io.ReadFull(src, msg[4:]); err != nil {
+					return
+				}
+			}
+		}
+		framed := !raw && !first
+		first = false
+
+		// Hang: hold the message until the mode changes.
+		var mode Mode
+		for {
+			var changed <-chan struct{}
+			mode, changed = pc.p.state()
+			if mode != Hang {
+				break
+			}
+			select {
+			case <-changed:
+			case <-pc.done:
+				return
+			}
+		}
+
+		if framed && len(msg) >= 12 {
+			xid := int32(binary.BigEndian.Uint32(msg[4:8]))
+			if fromClient {
+				pc.notePending(xid, int32(binary.BigEndian.Uint32(msg[8:12])))
+			} else if pc.takeDrop(xid) {
+				return // reset by the deferred pc.reset
+			}
+		}
+
+		forward := false
+		switch mode {
+		case Pass:
+			forward = true
+		case DropReplies:
+			forward = fromClient
+		case Blackhole:
+		case Reset:
+			return
+		}
+		if forward {
+			if dst == nil {
+				return
+			}
+			if _, err := dst.Write(msg); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (pc *proxyConn) notePending(xid, op int32) {
+	if xid <= 0 {
+		return // pings (-2), auth (-4), setWatches (-8)
+	}
+	pc.mu.Lock()
+	if len(pc.pending) > 100000 {
+		clear(pc.pending)
+	}
+	pc.pending[xid] = op
+	pc.mu.Unlock()
+}
+
+// takeDrop reports whether the reply with xid must be dropped, disarming
+// the proxy's DropNextReply if so.
+func (pc *proxyConn) takeDrop(xid int32) bool {
+	if xid <= 0 {
+		return false // watch events (-1), pings (-2), ...
+	}
+	pc.mu.Lock()
+	op, known := pc.pending[xid]
+	delete(pc.pending, xid)
+	pc.mu.Unlock()
+	pc.p.mu.Lock()
+	defer pc.p.mu.Unlock()
+	d := pc.p.drop
+	if d == nil || !known || (len(d.ops) > 0 && !slices.Contains(d.ops, op)) {
+		return false
+	}
+	pc.p.drop = nil
+	close(d.done)
+	return true
+}

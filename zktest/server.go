@@ -1,0 +1,227 @@
+package zktest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// server is one launched ZooKeeper JVM.
+type server struct {
+	myid       int // 1-based
+	dir        string
+	cfgPath    string
+	logPath    string
+	clientAddr string
+	inst       *installation
+
+	mu      sync.Mutex
+	pid     int
+	running bool // started and not yet reaped
+	paused  bool
+	status  string // exit status of the last reaped process
+}
+
+// pickPorts returns n distinct free TCP ports on 127.0.0.1. Another process
+// may take one before the server binds it; startCluster retries then.
+func pickPorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for len(ports) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// writeConfigs creates n server directories under base with zoo.cfg and myid.
+func writeConfigs(base string, n int, tick time.Duration, inst *installation) ([]*server, error) {
+	ports, err := pickPorts(3 * n)
+	if err != nil {
+		return nil, err
+	}
+	tickMs := int(tick / time.Millisecond)
+	if tickMs < 1 {
+		tickMs = 1
+	}
+	var quorum strings.Builder
+	if n > 1 {
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&quorum, "server.%d=127.0.0.1:%d:%d\n", i+1, ports[3*i+1], ports[3*i+2])
+		}
+	}
+	maxSession := 60000
+	if 20*tickMs > maxSession {
+		maxSession = 20 * tickMs
+	}
+	servers := make([]*server, n)
+	for i := 0; i < n; i++ {
+		s := &server{
+			myid:       i + 1,
+			dir:        filepath.Join(base, fmt.Sprintf("server%d", i+1)),
+			clientAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i])),
+			inst:       inst,
+		}
+		s.cfgPath = filepath.Join(s.dir, "zoo.cfg")
+		s.logPath = filepath.Join(s.dir, "server.log")
+		dataDir := filepath.Join(s.dir, "data")
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return nil, err
+		}
+		cfg := fmt.Sprintf(`# written by zktest
+tickTime=%d
+initLimit=10
+syncLimit=5
+dataDir=%s
+clientPort=%d
+clientPortAddress=127.0.0.1
+forceSync=no
+minSessionTimeout=%d
+maxSessionTimeout=%d
+4lw.commands.whitelist=*
+admin.enableServer=false
+%s`, tickMs, dataDir, ports[3*i], 2*tickMs, maxSession, quorum.String())
+		if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o644); err != nil {
+			return nil, err
+		}
+		if n > 1 {
+			if err := os.WriteFile(filepath.Join(dataDir, "myid"), []byte(strconv.Itoa(i+1)+"\n"), 0o644); err != nil {
+				return nil, err
+			}
+		}
+		servers[i] = s
+	}
+	return servers, nil
+}
+
+// start launches the JVM. The log file is appended to across restarts.
+func (s *server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return fmt.Errorf("server %d is already running", s.myid)
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "==== zktest: starting server %d at %s ====\n", s.myid, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(s.inst.java,
+		"-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
+		"-Djava.net.preferIPv4Stack=true",
+		"-Dzookeeper.jmx.log4j.disable=true",
+		// Reap empty container nodes after about a second instead of a
+		// minute, so that recipes meet vanishing parents in tests.
+		"-Dznode.container.checkIntervalMs=1000",
+		"-cp", s.inst.classpath,
+		"org.apache.zookeeper.server.quorum.QuorumPeerMain", s.cfgPath)
+	cmd.Dir = s.dir
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("zktest: starting %s: %w", s.inst.java, err)
+	}
+	s.pid = cmd.Process.Pid
+	// From here on the pid is signalled and reaped by proc_unix.go.
+	_ = cmd.Process.Release()
+	s.running = true
+	s.paused = false
+	s.status = ""
+	return nil
+}
+
+// alive reaps the process if it exited and reports whether it still runs.
+func (s *server) alive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pollLocked()
+	return s.running
+}
+
+func (s *server) pollLocked() {
+	if !s.running {
+		return
+	}
+	if exited, status, err := reapPid(s.pid, false); err == nil && exited {
+		s.running = false
+		s.paused = false
+		s.status = status
+	}
+}
+
+// kill sends SIGKILL and waits for the process to exit.
+func (s *server) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pollLocked()
+	if !s.running {
+		return
+	}
+	_ = signalPid(s.pid, sigCont)
+	_ = signalPid(s.pid, sigKill)
+	_, status, _ := reapPid(s.pid, true)
+	s.running = false
+	s.paused = false
+	s.status = status
+}
+
+func (s *server) setPaused(p bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pollLocked()
+	if !s.running {
+		return fmt.Errorf("server %d is not running (%s)", s.myid, s.status)
+	}
+	sig := sigStop
+	if !p {
+		sig = sigCont
+	}
+	if err := signalPid(s.pid, sig); err != nil {
+		return err
+	}
+	s.paused = p
+	return nil
+}
+
+func (s *server) state() (running, paused bool, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pollLocked()
+	return s.running, s.paused, s.status
+}
+
+// logTail returns the last n lines of the server log.
+func (s *server) logTail(n int) string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", s.logPath, err)
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+func (s *server) logContains(sub string) bool {
+	b, err := os.ReadFile(s.logPath)
+	return err == nil && bytes.Contains(b, []byte(sub))
+}

@@ -1,0 +1,41 @@
+package zktest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// DefaultSessionTimeout is the session timeout Session and Proxy.Session ask
+// for unless the caller's options say otherwise.
+const DefaultSessionTimeout = 2 * time.Second
+
+// Session connects a *recipes.Session to the cluster with a
+// DefaultSessionTimeout session timeout (opts come after it and can override
+// it). The test fails if no session is granted within 20 s. The session is
+// closed by t.Cleanup.
+func (c *Cluster) Session(t testing.TB, opts ...recipes.Option) *recipes.Session {
+	t.Helper()
+	return connectSession(t, c.Addrs(), opts)
+}
+
+// Session connects a *recipes.Session through the proxy; see Cluster.Session.
+func (p *Proxy) Session(t testing.TB, opts ...recipes.Option) *recipes.Session {
+	t.Helper()
+	return connectSession(t, p.Addrs(), opts)
+}
+
+func connectSession(t testing.TB, addrs []string, opts []recipes.Option) *recipes.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	all := append([]recipes.Option{recipes.WithSessionTimeout(DefaultSessionTimeout)}, opts...)
+	sess, err := recipes.Connect(ctx, addrs, all...)
+	if err != nil {
+		t.Fatalf("zktest: recipes.Connect(%v): %v", addrs, err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	return sess
+}

@@ -1,0 +1,276 @@
+package zktest_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"go.uber.org/goleak"
+
+	"github.com/zkrecipes/zkrecipes/zktest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	zktest.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak after all tests: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// noLeaks checks, after the test's other cleanups ran, that the test left
+// no goroutines behind.
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var openACL = zk.WorldACL(zk.PermAll)
+
+func mkRoot(t *testing.T, conn *zk.Conn) string {
+	t.Helper()
+	root := zktest.Root(t)
+	_, err := conn.Create(zktest.RootPrefix, nil, 0, openACL)
+	if err != nil && !errors.Is(err, zk.ErrNodeExists) {
+		t.Fatal(err)
+	}
+	_, err = conn.Create(root, nil, 0, openACL)
+	noErr(t, err)
+	return root
+}
+
+func TestStandalone(t *testing.T) {
+	noLeaks(t)
+	c := zktest.Start(t)
+	out, err := zktest.FourLetter(c.Addrs()[0], "ruok")
+	noErr(t, err)
+	if out != "imok" {
+		t.Fatalf("ruok: %q", out)
+	}
+	if !c.External() {
+		if n := len(c.Addrs()); n != 1 {
+			t.Fatalf("Addrs: %d, want 1", n)
+		}
+		if l := c.Leader(); l != 0 {
+			t.Fatalf("Leader: %d, want 0", l)
+		}
+	}
+
+	conn := c.Conn(t)
+	root := mkRoot(t, conn)
+	_, err = conn.Create(root+"/x", []byte("hello"), 0, openACL)
+	noErr(t, err)
+	data, _, err := conn.Get(root + "/x")
+	noErr(t, err)
+	if string(data) != "hello" {
+		t.Fatalf("data %q", data)
+	}
+}
+
+func TestEnsembleLeaderFailover(t *testing.T) {
+	noLeaks(t)
+	c := zktest.StartCluster(t, zktest.Config{Servers: 3})
+	if n := len(c.Addrs()); n != 3 {
+		t.Fatalf("Addrs: %d, want 3", n)
+	}
+
+	leaders := 0
+	for _, addr := range c.Addrs() {
+		out, err := zktest.FourLetter(addr, "srvr")
+		noErr(t, err)
+		if strings.Contains(out, "Mode: leader") {
+			leaders++
+		} else if !strings.Contains(out, "Mode: follower") {
+			t.Fatalf("srvr %s: %s", addr, out)
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d leaders", leaders)
+	}
+
+	conn := c.Conn(t)
+	root := mkRoot(t, conn)
+
+	// A paused follower does not stop the quorum.
+	follower := (c.Leader() + 1) % 3
+	c.Pause(t, follower)
+	c.WaitQuorum(t)
+	c.Resume(t, follower)
+
+	old := c.KillLeader(t)
+	c.WaitQuorum(t)
+	now := c.Leader()
+	if now < 0 || now == old {
+		t.Fatalf("leader after killing %d: %d", old, now)
+	}
+
+	c.Restart(t, old)
+	c.WaitQuorum(t)
+	_, err := conn.Create(root+"/after", nil, 0, openACL)
+	noErr(t, err)
+}
+
+func TestProxyModes(t *testing.T) {
+	noLeaks(t)
+	c := zktest.Shared(t, zktest.Config{})
+	p := c.Proxy(t)
+	if n := len(p.Addrs()); n != len(c.Addrs()) {
+		t.Fatalf("proxy Addrs: %d, want %d", n, len(c.Addrs()))
+	}
+
+	conn := p.Conn(t, zktest.ConnSessionTimeout(time.Second))
+	_, _, err := conn.Exists("/")
+	noErr(t, err)
+
+	p.Set(zktest.Blackhole)
+	eventually(t, 10*time.Second, "the conn to notice the blackhole", func() bool {
+		return conn.State() != zk.StateHasSession
+	})
+
+	p.Set(zktest.Pass)
+	fresh := p.Conn(t)
+	_, _, err = fresh.Exists("/")
+	noErr(t, err)
+	eventually(t, 10*time.Second, "the old conn to get a session again", func() bool {
+		return conn.State() == zk.StateHasSession
+	})
+
+	// Hang: nothing flows, the client times out; afterwards it reconnects.
+	p.Set(zktest.Hang)
+	eventually(t, 10*time.Second, "the conn to notice the hang", func() bool {
+		return conn.State() != zk.StateHasSession
+	})
+	p.Set(zktest.Pass)
+	eventually(t, 10*time.Second, "a session after Hang→Pass", func() bool {
+		return conn.State() == zk.StateHasSession
+	})
+
+	p.Set(zktest.Reset)
+	eventually(t, 10*time.Second, "the conn to notice the reset", func() bool {
+		return conn.State() != zk.StateHasSession
+	})
+	p.Set(zktest.Pass)
+	eventually(t, 10*time.Second, "a session after Reset→Pass", func() bool {
+		return conn.State() == zk.StateHasSession
+	})
+}
+
+func TestProxyDropNextReply(t *testing.T) {
+	noLeaks(t)
+	c := zktest.Shared(t, zktest.Config{})
+	obs := c.Conn(t)
+	root := mkRoot(t, obs)
+
+	p := c.Proxy(t)
+	conn := p.Conn(t)
+	dropped := p.DropNextReply(zktest.CreateOps...)
+	_, err := conn.Create(root+"/lost-reply", nil, 0, openACL)
+	if err == nil {
+		t.Fatal("the reply was dropped, the create must not report success")
+	}
+	select {
+	case <-dropped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("DropNextReply did not fire")
+	}
+	ok, _, err := obs.Exists(root + "/lost-reply")
+	noErr(t, err)
+	if !ok {
+		t.Fatal("the create must have taken effect on the server")
+	}
+}
+
+func TestExpireConn(t *testing.T) {
+	noLeaks(t)
+	c := zktest.Shared(t, zktest.Config{})
+	obs := c.Conn(t)
+	root := mkRoot(t, obs)
+
+	conn := c.Conn(t)
+	old := conn.SessionID()
+	_, err := conn.Create(root+"/eph", nil, zk.FlagEphemeral, openACL)
+	noErr(t, err)
+
+	c.ExpireConn(t, conn)
+
+	ok, _, err := obs.Exists(root + "/eph")
+	noErr(t, err)
+	if ok {
+		t.Fatal("the ephemeral node must be gone once Expire returns")
+	}
+	// go-zookeeper reconnects, learns of the expiry and opens a new session.
+	eventually(t, 10*time.Second, "a new session on the expired conn", func() bool {
+		return conn.State() == zk.StateHasSession && conn.SessionID() != old
+	})
+}
+
+func TestExpireSession(t *testing.T) {
+	noLeaks(t)
+	c := zktest.Shared(t, zktest.Config{})
+	obs := c.Conn(t)
+	root := mkRoot(t, obs)
+
+	sess := c.Session(t)
+	_, err := sess.Conn().Create(root+"/eph", nil, zk.FlagEphemeral, openACL)
+	noErr(t, err)
+
+	c.Expire(t, sess)
+	ok, _, err := obs.Exists(root + "/eph")
+	noErr(t, err)
+	if ok {
+		t.Fatal("the ephemeral node must be gone once Expire returns")
+	}
+	select {
+	case <-sess.Done():
+		t.Logf("session ended: %v", sess.Err())
+	case <-time.After(15 * time.Second):
+		t.Fatal("recipes.Session did not notice the expiry")
+	}
+}
+
+func TestSharedIsShared(t *testing.T) {
+	a := zktest.Shared(t, zktest.Config{})
+	b := zktest.Shared(t, zktest.Config{Servers: 1, TickTime: 200 * time.Millisecond})
+	if a != b {
+		t.Fatal("Shared returned two clusters for equivalent configs")
+	}
+}
+
+func TestRoot(t *testing.T) {
+	t.Run("sub test/with spaces", func(t *testing.T) {
+		r1, r2 := zktest.Root(t), zktest.Root(t)
+		if r1 == r2 {
+			t.Fatal("Root is not unique")
+		}
+		if !strings.HasPrefix(r1, "/zktest/TestRoot_sub_test_with_spaces-") || strings.Count(r1, "/") != 2 {
+			t.Fatalf("Root: %q", r1)
+		}
+	})
+}
