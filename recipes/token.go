@@ -25,7 +25,9 @@ func (t Token) Epoch() uint32 { return uint32(uint64(t) >> 32) }
 func (t Token) Counter() uint32 { return uint32(uint64(t)) }
 
 // GoString shows the epoch and counter, for debugging.
-func (t Token) GoString() string { return fmt.Sprintf("Token(epoch=%d, counter=%d)", t.Epoch(), t.Counter()) }
+func (t Token) GoString() string {
+	return fmt.Sprintf("Token(epoch=%d, counter=%d)", t.Epoch(), t.Counter())
+}
 
 // ParseToken parses the text form of a Token.
 func ParseToken(s string) (Token, error) {
