@@ -1,0 +1,59 @@
+package election
+
+import (
+	"fmt"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// Option configures an Election.
+type Option func(*options) error
+
+type options struct {
+	value   []byte
+	acl     []zk.ACL
+	policy  *recipes.LossPolicy
+	requeue bool
+}
+
+// WithValue sets what this candidate advertises while it leads (its
+// identity, an address): the data of its node, read by Leader and Observe.
+func WithValue(v []byte) Option {
+	return func(o *options) error {
+		o.value = append([]byte(nil), v...)
+		return nil
+	}
+}
+
+// WithACL sets the ACL of candidate nodes (default: the session's).
+func WithACL(acl []zk.ACL) Option {
+	return func(o *options) error {
+		if len(acl) == 0 {
+			return fmt.Errorf("election: empty ACL")
+		}
+		o.acl = acl
+		return nil
+	}
+}
+
+// WithLossPolicy overrides the session's loss policy for this election.
+func WithLossPolicy(p recipes.LossPolicy) Option {
+	return func(o *options) error {
+		if p != recipes.LoseOnSuspend && p != recipes.LoseOnSessionEnd {
+			return fmt.Errorf("election: unknown loss policy %d", int(p))
+		}
+		o.policy = &p
+		return nil
+	}
+}
+
+// WithRequeue makes Run campaign again after each term, until its ctx is
+// done or the session is over.
+func WithRequeue() Option {
+	return func(o *options) error {
+		o.requeue = true
+		return nil
+	}
+}

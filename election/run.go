@@ -1,0 +1,52 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Run campaigns, then runs fn while leading. fn's context is cancelled the
+// moment leadership is in doubt or ctx is done; when fn returns, Run
+// resigns. Without WithRequeue, Run returns fn's error (or the campaign's).
+// With WithRequeue, Run campaigns again after each term (one that fn ended
+// by returning nil, or that was lost), and returns only when ctx is done,
+// the session is over, or fn returns an error while still leading.
+func (e *Election) Run(ctx context.Context, fn func(ctx context.Context) error) error {
+	if err := e.check(ctx, "run"); err != nil {
+		return err
+	}
+	if fn == nil {
+		return fmt.Errorf("election: run %s: nil function", e.path)
+	}
+	for {
+		term, err := e.Campaign(ctx)
+		if err != nil {
+			return err
+		}
+		lost, err := e.serve(ctx, term, fn)
+		switch {
+		case !e.opts.requeue:
+			return err
+		case err != nil && !lost:
+			return err
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// serve runs fn for one term and resigns; lost reports whether the term was
+// lost before fn returned.
+func (e *Election) serve(ctx context.Context, term *Term, fn func(ctx context.Context) error) (lost bool, err error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(term.Context(), func() { cancel(context.Cause(term.Context())) })
+	defer stop()
+	err = fn(fctx)
+	cancel(context.Canceled)
+	lost = errors.Is(term.Err(), ErrLost)
+	if rerr := term.Resign(context.WithoutCancel(ctx)); rerr != nil && err == nil {
+		err = rerr
+	}
+	return lost, err
+}
