@@ -93,3 +93,6 @@ func (q *Queue) InfoW(ctx context.Context, n Node) (Info, <-chan zk.Event, error
 	}
 	return infoOf(n, g.data, g.stat), g.watch, nil
 }
+
+// Session returns the session of the hold's queue.
+func (h *Hold) Session() *recipes.Session { return h.q.Sess }

@@ -1,0 +1,159 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// MultiLock takes several exclusive locks all or nothing. It acquires them
+// in one global order (sorted by full path), so two MultiLocks over
+// overlapping sets of paths cannot deadlock; if any acquisition fails, or
+// the one ctx ends, the locks already taken are released before Acquire
+// returns.
+type MultiLock struct {
+	sess    *recipes.Session
+	mutexes []*Mutex
+	err     error
+}
+
+// NewMultiLock returns a MultiLock over paths (relative to the chroot),
+// each an exclusive lock compatible with Mutex. Bad arguments (no paths, a
+// duplicate, an invalid path) are reported by Acquire.
+func NewMultiLock(sess *recipes.Session, paths []string, opts ...Option) *MultiLock {
+	ml := &MultiLock{sess: sess}
+	if len(paths) == 0 {
+		ml.err = fmt.Errorf("lock: multi-lock needs at least one path")
+		return ml
+	}
+	sorted := append([]string(nil), paths...)
+	sort.Strings(sorted)
+	for i, p := range sorted {
+		if i > 0 && p == sorted[i-1] {
+			ml.err = fmt.Errorf("lock: multi-lock: duplicate path %q", p)
+			return ml
+		}
+		m := NewMutex(sess, p, opts...)
+		if m.err != nil {
+			ml.err = m.err
+			return ml
+		}
+		ml.mutexes = append(ml.mutexes, m)
+	}
+	return ml
+}
+
+// Acquire blocks until every lock is held, ctx is done or the session is
+// over. On error it holds none of them.
+func (ml *MultiLock) Acquire(ctx context.Context) (*MultiLease, error) {
+	return ml.acquire(ctx, false)
+}
+
+// TryAcquire takes every lock if none is held by another contender, else
+// returns ErrLocked holding none.
+func (ml *MultiLock) TryAcquire(ctx context.Context) (*MultiLease, error) {
+	return ml.acquire(ctx, true)
+}
+
+func (ml *MultiLock) acquire(ctx context.Context, try bool) (*MultiLease, error) {
+	if ml.err != nil {
+		return nil, ml.err
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("lock: multi-lock: nil context")
+	}
+	held := make([]*Lease, 0, len(ml.mutexes))
+	for _, m := range ml.mutexes {
+		var l *Lease
+		var err error
+		if try {
+			l, err = m.TryAcquire(ctx)
+		} else {
+			l, err = m.Acquire(ctx)
+		}
+		if err != nil {
+			rctx := context.WithoutCancel(ctx)
+			for _, h := range held {
+				err = errors.Join(err, h.Release(rctx))
+			}
+			return nil, err
+		}
+		held = append(held, l)
+	}
+	return newMultiLease(held), nil
+}
+
+// MultiLease holds every lock of a MultiLock. It is lost as soon as any of
+// its leases is lost. Its methods are safe for concurrent use.
+type MultiLease struct {
+	leases []*Lease
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func newMultiLease(leases []*Lease) *MultiLease {
+	ml := &MultiLease{leases: leases}
+	ml.ctx, ml.cancel = context.WithCancelCause(context.Background())
+	for _, l := range leases {
+		context.AfterFunc(l.Context(), func() { ml.cancel(context.Cause(l.Context())) })
+	}
+	return ml
+}
+
+// Leases returns the member leases in acquisition (path) order.
+func (ml *MultiLease) Leases() []*Lease { return append([]*Lease(nil), ml.leases...) }
+
+// Token returns the fencing token of the member whose lock is at path
+// (the path given to NewMultiLock), or false.
+func (ml *MultiLease) Token(path string) (Token, bool) {
+	for _, l := range ml.leases {
+		if lockPathOf(l) == path {
+			return l.Token(), true
+		}
+	}
+	return 0, false
+}
+
+// Context is cancelled as soon as any member lease is lost, or Release
+// begins; context.Cause is that member's cause.
+func (ml *MultiLease) Context() context.Context { return ml.ctx }
+
+// Done is closed as soon as any member lease is lost, or Release begins.
+func (ml *MultiLease) Done() <-chan struct{} { return ml.ctx.Done() }
+
+// Err is nil until Done; then the cause of the first member that ended
+// (wrapping ErrLost), or ErrReleased.
+func (ml *MultiLease) Err() error {
+	if ml.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(ml.ctx)
+}
+
+// Release releases every member lease (see Lease.Release) and returns
+// their errors joined. It is idempotent.
+func (ml *MultiLease) Release(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("lock: multi-lease release: nil context")
+	}
+	ml.cancel(ErrReleased)
+	var err error
+	for i := len(ml.leases) - 1; i >= 0; i-- {
+		err = errors.Join(err, ml.leases[i].Release(ctx))
+	}
+	return err
+}
+
+// lockPathOf returns the lock path of a lease: its node's parent.
+func lockPathOf(l *Lease) string {
+	p := l.Path()
+	for i := len(p) - 1; i > 0; i-- {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return p
+}

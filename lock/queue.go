@@ -1,0 +1,86 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// queue is what every lock recipe of this package shares: a contender queue
+// at a path, and the acquisition of a place in it that no lower contender
+// blocks. The recipes differ only in their node kinds and blocker rule.
+type queue struct {
+	sess *recipes.Session
+	path string
+	q    *contend.Queue
+	opts options
+	err  error // a construction error, returned by every call
+}
+
+func newQueue(sess *recipes.Session, path string, kinds []string, opts []Option) queue {
+	b := queue{sess: sess, path: path}
+	b.err = b.init(kinds, opts)
+	return b
+}
+
+func (b *queue) init(kinds []string, opts []Option) error {
+	if b.sess == nil {
+		return fmt.Errorf("lock: %w", recipes.ErrNilSession)
+	}
+	if err := recipes.ValidatePath(b.path); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&b.opts); err != nil {
+			return err
+		}
+	}
+	acl := b.opts.acl
+	if acl == nil {
+		acl = b.sess.ACL()
+	}
+	b.q = &contend.Queue{Sess: b.sess, Dir: b.sess.Path(b.path), Kinds: kinds, ACL: acl}
+	return nil
+}
+
+// Path returns the lock's path (relative to the session's chroot).
+func (b *queue) Path() string { return b.path }
+
+// acquire joins the queue with a node of kind and waits until blocks says
+// nothing blocks it (with try: returns ErrLocked instead of waiting).
+func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker, try bool) (*Lease, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("lock: acquire %s: nil context", b.path)
+	}
+	if err := b.sess.Err(); err != nil {
+		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
+	}
+	e, list, err := b.q.Join(ctx, kind, b.opts.data, false)
+	if err != nil {
+		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
+	}
+	if err := b.q.Wait(ctx, e, list, blocks, try); err != nil {
+		b.q.Discard(ctx, e.Path)
+		if errors.Is(err, contend.ErrBlocked) {
+			return nil, ErrLocked
+		}
+		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
+	}
+	policy := b.sess.LossPolicy()
+	if b.opts.policy != nil {
+		policy = *b.opts.policy
+	}
+	return &Lease{
+		h:    contend.NewHold(b.q, e, policy, ErrLost, ErrReleased),
+		path: b.sess.Unpath(e.Path),
+	}, nil
+}

@@ -1,0 +1,211 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// LeaseKind is the name part of semaphore permit nodes, as in Curator's
+// InterProcessSemaphoreV2 ("<path>/leases/_c_<guid>-lease-0000000042").
+const LeaseKind = "lease-"
+
+// ErrPermits is wrapped by the error returned when a semaphore's stored
+// permit count differs from the one this client was configured with.
+var ErrPermits = errors.New("lock: semaphore permit count mismatch")
+
+// Semaphore is a counting semaphore with n permits at a ZooKeeper path.
+// Each Acquire returns a Lease for one permit; a permit is freed by Release
+// or when its session ends.
+//
+// Protocol (Curator's InterProcessSemaphoreV2): the permit count is stored
+// as the data of the semaphore's node, and a client configured with another
+// count gets an error wrapping ErrPermits. A waiter first takes an internal
+// Mutex at <path>/locks, so that only one waiter at a time watches the
+// permit holders (no herd); it then creates its permit node under
+// <path>/leases and holds a permit once its node is among the n lowest. As
+// nodes below it can only go away, a holder stays among the n lowest: there
+// are never more than n holders. The internal mutex is released as soon as
+// the permit is held.
+//
+// Tokens: a permit's token (its node's czxid) grows with every grant but is
+// shared with up to n-1 other holders: it does not make a holder exclusive.
+type Semaphore struct {
+	sess    *recipes.Session
+	path    string
+	permits int
+	mutex   *Mutex
+	leases  *contend.Queue
+	opts    options
+	err     error
+}
+
+// NewSemaphore returns a semaphore with permits permits at path (relative
+// to the chroot). Bad arguments are reported by its methods.
+func NewSemaphore(sess *recipes.Session, path string, permits int, opts ...Option) *Semaphore {
+	s := &Semaphore{sess: sess, path: path, permits: permits}
+	q := newQueue(sess, path+"/leases", []string{LeaseKind}, opts)
+	s.opts, s.leases, s.err = q.opts, q.q, q.err
+	if s.err == nil && permits < 1 {
+		s.err = fmt.Errorf("lock: semaphore %s: permits must be at least 1, got %d", path, permits)
+	}
+	if s.err == nil {
+		s.mutex = &Mutex{newQueue(sess, path+"/locks", mutexKinds, opts)}
+	}
+	return s
+}
+
+// Path returns the semaphore's path.
+func (s *Semaphore) Path() string { return s.path }
+
+// Permits returns the configured number of permits.
+func (s *Semaphore) Permits() int { return s.permits }
+
+// Acquire blocks until a permit is held, ctx is done or the session is
+// over. On error no node of ours is left behind.
+func (s *Semaphore) Acquire(ctx context.Context) (*Lease, error) {
+	return s.acquire(ctx, false)
+}
+
+// TryAcquire takes a permit if one is free now, else returns ErrLocked,
+// leaving no node behind.
+func (s *Semaphore) TryAcquire(ctx context.Context) (*Lease, error) {
+	return s.acquire(ctx, true)
+}
+
+func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("lock: semaphore %s: nil context", s.path)
+	}
+	if err := s.checkPermits(ctx); err != nil {
+		return nil, err
+	}
+	var guard *Lease
+	var err error
+	if try {
+		guard, err = s.mutex.TryAcquire(ctx)
+	} else {
+		guard, err = s.mutex.Acquire(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer guard.Release(context.WithoutCancel(ctx))
+
+	e, _, err := s.leases.Join(ctx, LeaseKind, s.opts.data, false)
+	if err != nil {
+		return nil, fmt.Errorf("lock: semaphore %s: %w", s.path, err)
+	}
+	if err := s.awaitPermit(ctx, e, try); err != nil {
+		s.leases.Discard(ctx, e.Path)
+		if errors.Is(err, contend.ErrBlocked) {
+			return nil, ErrLocked
+		}
+		return nil, fmt.Errorf("lock: semaphore %s: %w", s.path, err)
+	}
+	policy := s.sess.LossPolicy()
+	if s.opts.policy != nil {
+		policy = *s.opts.policy
+	}
+	return &Lease{
+		h:    contend.NewHold(s.leases, e, policy, ErrLost, ErrReleased),
+		path: s.sess.Unpath(e.Path),
+	}, nil
+}
+
+// awaitPermit waits until our permit node is among the n lowest, watching
+// the permit holders' list (only the internal mutex's holder does this).
+func (s *Semaphore) awaitPermit(ctx context.Context, e *contend.Entry, try bool) error {
+	for {
+		_, changed := s.sess.Changed()
+		type got struct {
+			children []string
+			watch    <-chan zk.Event
+		}
+		var g got
+		err := recipes.Retry(ctx, s.sess, func(ctx context.Context) error {
+			var err error
+			g, err = recipes.Call(ctx, s.sess, func(c *zk.Conn) (got, error) {
+				ch, _, w, err := c.ChildrenW(s.leases.Dir)
+				return got{ch, w}, err
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		list := contend.Sorted(g.children, s.leases.Kinds)
+		me := contend.Index(list, e.Node.Name)
+		switch {
+		case me < 0:
+			if serr := s.sess.Err(); serr != nil {
+				return serr
+			}
+			return fmt.Errorf("%w: %s", contend.ErrNodeGone, e.Path)
+		case me < s.permits:
+			return s.sess.Err()
+		case try:
+			return contend.ErrBlocked
+		}
+		select {
+		case <-g.watch:
+		case <-changed:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-s.sess.Done():
+			return s.sess.Err()
+		}
+	}
+}
+
+// checkPermits stores the permit count on the semaphore's node, or checks
+// that the stored one is ours.
+func (s *Semaphore) checkPermits(ctx context.Context) error {
+	full := s.sess.Path(s.path)
+	want := strconv.Itoa(s.permits)
+	mismatch := func(stored string) error {
+		return fmt.Errorf("%w: semaphore %s has %s permits, this client was configured with %d",
+			ErrPermits, s.path, stored, s.permits)
+	}
+	return recipes.Retry(ctx, s.sess, func(ctx context.Context) error {
+		for {
+			type got struct {
+				data []byte
+				stat *zk.Stat
+			}
+			g, err := recipes.Call(ctx, s.sess, func(c *zk.Conn) (got, error) {
+				d, st, err := c.Get(full)
+				return got{d, st}, err
+			})
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+				if err := s.leases.EnsurePath(ctx, full, []byte(want)); err != nil {
+					return err
+				}
+				continue
+			case err != nil:
+				return err
+			case string(g.data) == want:
+				return nil
+			case len(g.data) > 0:
+				return mismatch(string(g.data))
+			}
+			// Created without a count (as a parent of another node): set ours.
+			_, err = recipes.Call(ctx, s.sess, func(c *zk.Conn) (*zk.Stat, error) {
+				return c.Set(full, []byte(want), g.stat.Version)
+			})
+			if err != nil && !errors.Is(err, zk.ErrBadVersion) {
+				return err
+			}
+		}
+	})
+}
