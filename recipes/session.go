@@ -61,6 +61,7 @@ type Session struct {
 	subs        map[*subscriber]struct{}
 	suspendedAt time.Time
 
+	created   createdLog
 	ctx       context.Context // cancelled, with Err as cause, when the session ends
 	cancel    context.CancelCauseFunc
 	closeReq  chan struct{}
@@ -112,7 +113,12 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 	s.dialer = &wire.Dialer{
 		Dial:             cfg.dial,
 		HandshakeTimeout: cfg.handshakeTimeout,
-		Hooks:            wire.Hooks{Handshake: s.onHandshake, Answered: s.onAnswered},
+		Hooks: wire.Hooks{
+			Handshake: s.onHandshake,
+			Answered:  s.onAnswered,
+			Created:   s.created.add,
+			Track:     trackCreated,
+		},
 	}
 	conn, events, err := zk.Connect(servers, cfg.timeout,
 		zk.WithDialer(s.dialer.DialContext),

@@ -31,6 +31,14 @@ type Hooks struct {
 	// Answered is called for each reply to one of our requests (pings
 	// included) with the time that request was written.
 	Answered func(sent time.Time)
+	// Created is called for each successful create (opcode 1) whose path
+	// Track accepts, with the zxid of the reply header, which is the created
+	// node's czxid (the server applies writes one at a time and stamps the
+	// reply with the last applied zxid), and the session of the connection
+	// the reply came on, which owns the node if it is ephemeral.
+	Created func(path string, zxid, session int64)
+	// Track selects the created paths reported to Created.
+	Track func(path string) bool
 }
 
 // Dialer dials server connections whose frames are observed by Hooks.
@@ -60,7 +68,7 @@ func (d *Dialer) DialContext(network, address string, timeout time.Duration) (ne
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{Conn: nc, d: d, pending: make(map[int32][]time.Time)}
+	c := &conn{Conn: nc, d: d, pending: make(map[int32][]sent)}
 	d.mu.Lock()
 	if d.conns == nil {
 		d.conns = make(map[*conn]struct{})
@@ -93,8 +101,15 @@ func (d *Dialer) forget(c *conn) {
 
 const (
 	xidNotification = -1
-	frameHeadMax    = 64 // enough for a reply header or a connect response
+	opCreate        = 1
+	frameHeadMax    = 1024 // a reply header and a created path, or a connect response
 )
+
+// sent is one request we wrote.
+type sent struct {
+	at     time.Time
+	opcode int32
+}
 
 type conn struct {
 	net.Conn
@@ -105,7 +120,8 @@ type conn struct {
 	mu            sync.Mutex
 	handshakeSent time.Time
 	handshakeDone bool
-	pending       map[int32][]time.Time // xid → send times, oldest first
+	pending       map[int32][]sent // xid → requests, oldest first
+	session       int64            // granted by this connection's handshake
 
 	// read-side frame parser (only touched by the single reader goroutine)
 	lenBuf  [4]byte
@@ -121,9 +137,10 @@ func (c *conn) Write(p []byte) (int, error) {
 	switch {
 	case c.handshakeSent.IsZero():
 		c.handshakeSent = now
-	case len(p) >= 8:
+	case len(p) >= 12:
 		xid := int32(binary.BigEndian.Uint32(p[4:8]))
-		c.pending[xid] = append(c.pending[xid], now)
+		op := int32(binary.BigEndian.Uint32(p[8:12]))
+		c.pending[xid] = append(c.pending[xid], sent{now, op})
 	}
 	c.mu.Unlock()
 	return c.Conn.Write(p)
@@ -213,31 +230,52 @@ func (c *conn) frame() {
 	c.mu.Lock()
 	if !c.handshakeDone {
 		c.handshakeDone = true
-		sent := c.handshakeSent
+		at := c.handshakeSent
+		h, ok := parseConnectResponse(c.head)
+		c.session = h.SessionID
 		c.mu.Unlock()
-		if h, ok := parseConnectResponse(c.head); ok && c.d.Hooks.Handshake != nil {
-			h.Sent = sent
+		if ok && c.d.Hooks.Handshake != nil {
+			h.Sent = at
 			c.d.Hooks.Handshake(h)
 		}
 		return
 	}
-	if len(c.head) < 4 {
+	if len(c.head) < 16 {
 		c.mu.Unlock()
 		return
 	}
 	xid := int32(binary.BigEndian.Uint32(c.head[:4]))
-	var sent time.Time
+	var req sent
 	if q := c.pending[xid]; xid != xidNotification && len(q) > 0 {
-		sent = q[0]
+		req = q[0]
 		if len(q) == 1 {
 			delete(c.pending, xid)
 		} else {
 			c.pending[xid] = q[1:]
 		}
 	}
+	session := c.session
 	c.mu.Unlock()
-	if !sent.IsZero() && c.d.Hooks.Answered != nil {
-		c.d.Hooks.Answered(sent)
+	if req.at.IsZero() {
+		return
+	}
+	if c.d.Hooks.Answered != nil {
+		c.d.Hooks.Answered(req.at)
+	}
+	if req.opcode == opCreate && c.d.Hooks.Created != nil {
+		zxid := int64(binary.BigEndian.Uint64(c.head[4:12]))
+		errCode := int32(binary.BigEndian.Uint32(c.head[12:16]))
+		if errCode != 0 || len(c.head) < 20 {
+			return
+		}
+		n := int(int32(binary.BigEndian.Uint32(c.head[16:20])))
+		if n <= 0 || 20+n > len(c.head) {
+			return
+		}
+		path := string(c.head[20 : 20+n])
+		if c.d.Hooks.Track == nil || c.d.Hooks.Track(path) {
+			c.d.Hooks.Created(path, zxid, session)
+		}
 	}
 }
 
