@@ -8,7 +8,9 @@
 // created on demand). The candidate whose node is first leads; every other
 // candidate watches only its immediate predecessor and re-checks the queue on
 // every wake-up and every reconnect. Leadership is declared only once our
-// node is first in a fresh list and its EphemeralOwner is our session. The
+// node, owned by our session (its EphemeralOwner, checked at creation), is
+// first: in a fresh list, or because the only node before it was deleted
+// while ours was not (watch events arrive in zxid order). The
 // names are those of Curator's LeaderLatch, so Java and Go candidates can
 // share one election. A candidate's value (its identity, an address) is the
 // data of its node.

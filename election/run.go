@@ -7,7 +7,8 @@ import (
 )
 
 // Run campaigns, then runs fn while leading. fn's context is cancelled the
-// moment leadership is in doubt or ctx is done; when fn returns, Run
+// moment leadership is in doubt or ctx is done, and carries the term
+// (TermFromContext: its Token fences fn's writes); when fn returns, Run
 // resigns. Without WithRequeue, Run returns fn's error (or the campaign's).
 // With WithRequeue, Run campaigns again after each term (one that fn ended
 // by returning nil, or that was lost), and returns only when ctx is done,
@@ -39,7 +40,7 @@ func (e *Election) Run(ctx context.Context, fn func(ctx context.Context) error) 
 // serve runs fn for one term and resigns; lost reports whether the term was
 // lost before fn returned.
 func (e *Election) serve(ctx context.Context, term *Term, fn func(ctx context.Context) error) (lost bool, err error) {
-	fctx, cancel := context.WithCancelCause(ctx)
+	fctx, cancel := context.WithCancelCause(context.WithValue(ctx, termKey{}, term))
 	stop := context.AfterFunc(term.Context(), func() { cancel(context.Cause(term.Context())) })
 	defer stop()
 	err = fn(fctx)
@@ -49,4 +50,16 @@ func (e *Election) serve(ctx context.Context, term *Term, fn func(ctx context.Co
 		err = rerr
 	}
 	return lost, err
+}
+
+type termKey struct{}
+
+// TermFromContext returns the term that Run is serving under ctx (fn's
+// context or one derived from it), or nil outside Run.
+func TermFromContext(ctx context.Context) *Term {
+	if ctx == nil {
+		return nil
+	}
+	t, _ := ctx.Value(termKey{}).(*Term)
+	return t
 }
