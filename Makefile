@@ -7,7 +7,7 @@ GO ?= go
 .PHONY: test demo bench vet fmt
 
 test:
-	./scripts/ensure-zookeeper.sh && $(GO) test -race -count=1 -timeout 20m ./...
+	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && $(GO) test -race -count=1 -timeout 20m ./...
 
 demo:
 	./scripts/ensure-zookeeper.sh && $(GO) run ./examples/fenced-workers

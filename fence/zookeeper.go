@@ -1,0 +1,208 @@
+package fence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// ZooKeeper is a Checker that keeps the highest token of each resource in a
+// persistent znode under a base path: base + "/" + the escaped resource name
+// (see ZooKeeper.Path), whose data is the token in decimal. It suits
+// resources that cannot keep the token themselves but whose writers can
+// reach ZooKeeper. It is safe for concurrent use, also by many processes
+// sharing the base path.
+//
+// Accept is a compare-and-set loop: it reads the node; if tok is older than
+// the stored token it rejects; otherwise it writes tok with the version it
+// read (setData with a version check) and retries from the read if another
+// writer changed the node meanwhile. A missing node is created (its parents
+// too, as persistent nodes); if another writer created it first, the loop
+// retries. Every accepted call ends with a versioned write, which the
+// ZooKeeper leader orders, so an Accept is linearizable even when reads are
+// served by a lagging follower (the versioned write of a stale read fails
+// and is retried). A rejection rests on a read, which is safe because the
+// stored token never decreases. So do not delete or lower the nodes by hand
+// while holders are alive.
+//
+// Every ZooKeeper call goes through recipes.Call and recipes.Retry: it
+// returns early when ctx is done or the session is over, and is retried
+// across connection losses. An Accept that returns such an error may still
+// take effect later (a write already sent is not taken back); that only
+// records the token, which is safe.
+type ZooKeeper struct {
+	sess *recipes.Session
+	base string
+
+	onAccept   func(resource string, version int32, tok recipes.Token) // tests
+	onConflict func()                                                  // tests: a compare-and-set lost a race
+}
+
+var _ Checker = (*ZooKeeper)(nil)
+
+// NewZooKeeper returns a checker keeping its nodes under base (a path
+// relative to the session's chroot, validated by recipes.ValidatePath).
+// Nothing is created until the first Accept.
+func NewZooKeeper(s *recipes.Session, base string) (*ZooKeeper, error) {
+	if s == nil {
+		return nil, recipes.ErrNilSession
+	}
+	if err := recipes.ValidatePath(base); err != nil {
+		return nil, fmt.Errorf("fence: %w", err)
+	}
+	return &ZooKeeper{sess: s, base: base}, nil
+}
+
+// Path returns the znode that holds resource's highest token, relative to
+// the session's chroot. The resource name is escaped into one path segment:
+// ASCII letters, digits, '-', '_' and '.' (except a leading '.') are kept,
+// every other byte becomes %XX.
+func (z *ZooKeeper) Path(resource string) string {
+	return z.base + "/" + escapeNode(resource)
+}
+
+func escapeNode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// Accept implements Checker (see the type's documentation for how).
+func (z *ZooKeeper) Accept(ctx context.Context, resource string, tok recipes.Token) error {
+	if err := checkArgs(resource, tok); err != nil {
+		return err
+	}
+	full := z.sess.Path(z.Path(resource))
+	err := recipes.Retry(ctx, z.sess, func(ctx context.Context) error {
+		return z.accept(ctx, resource, full, tok)
+	})
+	if err != nil && !errors.Is(err, ErrStale) {
+		return fmt.Errorf("fence: accept token %s for %q at %s: %w", tok, resource, full, err)
+	}
+	return err
+}
+
+func (z *ZooKeeper) accept(ctx context.Context, resource, full string, tok recipes.Token) error {
+	data := []byte(tok.String())
+	for {
+		cur, version, err := z.read(ctx, full)
+		if errors.Is(err, zk.ErrNoNode) {
+			err = z.create(ctx, full, data)
+			if errors.Is(err, zk.ErrNodeExists) {
+				z.conflict()
+				continue
+			}
+			if err == nil && z.onAccept != nil {
+				z.onAccept(resource, 0, tok)
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if tok < cur {
+			return stale(resource, tok, cur)
+		}
+		st, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (*zk.Stat, error) {
+			return c.Set(full, data, version)
+		})
+		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+			z.conflict()
+			continue // changed (or deleted) since we read it
+		}
+		if err != nil {
+			return err
+		}
+		if z.onAccept != nil {
+			z.onAccept(resource, st.Version, tok)
+		}
+		return nil
+	}
+}
+
+func (z *ZooKeeper) conflict() {
+	if z.onConflict != nil {
+		z.onConflict()
+	}
+}
+
+// read returns the token stored at full and the node's version.
+func (z *ZooKeeper) read(ctx context.Context, full string) (recipes.Token, int32, error) {
+	type got struct {
+		data []byte
+		st   *zk.Stat
+	}
+	g, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (got, error) {
+		data, st, err := c.Get(full)
+		return got{data, st}, err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	tok, err := recipes.ParseToken(string(g.data))
+	if err != nil {
+		return 0, 0, fmt.Errorf("node %s does not hold a fencing token: %w", full, err)
+	}
+	return tok, g.st.Version, nil
+}
+
+// create creates full with data as a persistent node, and its missing
+// parents (without data).
+func (z *ZooKeeper) create(ctx context.Context, full string, data []byte) error {
+	mk := func(p string, data []byte) error {
+		_, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (string, error) {
+			return c.Create(p, data, 0, z.sess.ACL())
+		})
+		return err
+	}
+	err := mk(full, data)
+	if !errors.Is(err, zk.ErrNoNode) {
+		return err
+	}
+	for i := 1; i < len(full); i++ {
+		if full[i] == '/' {
+			if err := mk(full[:i], nil); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				return err
+			}
+		}
+	}
+	return mk(full, data)
+}
+
+// Highest implements Checker. It syncs the server it reads from with the
+// leader first, so it sees every Accept that returned before it was called.
+func (z *ZooKeeper) Highest(ctx context.Context, resource string) (recipes.Token, error) {
+	if resource == "" {
+		return 0, checkArgs(resource, 1)
+	}
+	full := z.sess.Path(z.Path(resource))
+	var tok recipes.Token
+	err := recipes.Retry(ctx, z.sess, func(ctx context.Context) error {
+		_, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (string, error) { return c.Sync(full) })
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return err
+		}
+		tok, _, err = z.read(ctx, full)
+		if errors.Is(err, zk.ErrNoNode) {
+			tok, err = 0, nil
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fence: highest token for %q at %s: %w", resource, full, err)
+	}
+	return tok, nil
+}
