@@ -29,6 +29,9 @@ func (m *Mutex) Contenders(ctx context.Context) ([]Contender, error) {
 	if m.err != nil {
 		return nil, m.err
 	}
+	if ctx == nil {
+		return nil, fmt.Errorf("lock: contenders of %s: nil context", m.path)
+	}
 	list, err := m.q.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("lock: contenders: %w", err)

@@ -26,17 +26,25 @@
 // # Loss
 //
 // A lease is lost when its session is over (expiry, a replaced session, the
-// local deadline, Close), when its node is deleted by someone else, and
-// under the default policy (recipes.LoseOnSuspend) as soon as the connection
-// is suspended. Then Lease.Context is cancelled with the cause, Done closes
-// and Err wraps ErrLost; the node is deleted in the background if the
-// session lives on. Under recipes.LoseOnSessionEnd a lease survives a short
-// disconnect: on reconnect it re-validates its node and keeps its token.
+// local deadline, Close), and under the default policy
+// (recipes.LoseOnSuspend) as soon as the connection is suspended. Then
+// Lease.Context is cancelled with the cause, Done closes and Err wraps
+// ErrLost; the node is deleted in the background if the session lives on.
+// Under recipes.LoseOnSessionEnd a lease survives a short disconnect: on
+// reconnect it re-validates its node and keeps its token, or is lost with
+// ErrNodeDeleted if someone else deleted the node meanwhile.
+//
+// A held lease does not watch its own node (every contender keeps exactly
+// one watch, on the node that blocks it), so a node deleted by hand while
+// the connection stays up ends nothing locally: the next contender takes
+// the lock with a larger token, which is what fences the old holder.
 //
 // # Cancellation
 //
 // Acquire blocks until the lock is held, ctx is done or the session is over.
 // When it returns an error, no node of ours is left behind: a node whose
-// create was in flight is found by its guid and deleted, in the background
-// if the connection is down, until that succeeds or the session ends.
+// create was in flight is awaited, or found by its guid, and deleted before
+// Acquire returns. This waits at most about the session timeout (a lost
+// reply is noticed when the connection fails); what cannot be done by then
+// goes on in the background until it succeeds or the session ends.
 package lock

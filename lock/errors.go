@@ -17,6 +17,8 @@ var (
 	ErrLost = errors.New("lock: lease lost")
 	// ErrReleased is Lease.Err after Release.
 	ErrReleased = errors.New("lock: lease released")
-	// ErrNodeDeleted is the cause of a loss when someone else deleted the node.
+	// ErrNodeDeleted is the cause of a loss when someone else deleted the
+	// node; a lease notices it when it re-validates after a reconnect
+	// (recipes.LoseOnSessionEnd).
 	ErrNodeDeleted = contend.ErrNodeDeleted
 )

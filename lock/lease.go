@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/recipes"
@@ -40,5 +41,11 @@ func (l *Lease) Err() error { return l.h.Err() }
 // node, retrying across disconnects until ctx is done. It is idempotent and
 // safe after a loss. If ctx ends first it returns ctx's cause and the delete
 // goes on in the background until it succeeds or the session ends; Done
-// closes only once the node is known to be gone.
-func (l *Lease) Release(ctx context.Context) error { return l.h.Release(ctx) }
+// closes only once the node is known to be gone. A nil ctx is an error and
+// releases nothing.
+func (l *Lease) Release(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("lock: release %s: nil context", l.path)
+	}
+	return l.h.Release(ctx)
+}

@@ -30,7 +30,7 @@ type Queue struct {
 // Entry is our place in the queue.
 type Entry struct {
 	Node  Node
-	Path  string  // full path of our node
+	Path  string          // full path of our node
 	Stat  zk.Stat         // read right after creation: Czxid is the token
 	Watch <-chan zk.Event // a watch on our node, when Join was asked for one
 }
@@ -101,6 +101,9 @@ type created struct {
 func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (string, error) {
 	prefix := q.Dir + "/" + ProtectedPrefix + guid + "-" + kind
 	for {
+		if err := context.Cause(ctx); err != nil {
+			return "", err // send nothing that would need undoing
+		}
 		res := make(chan created, 1)
 		if !q.Sess.Go(func() {
 			p, err := q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
@@ -112,7 +115,7 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 		select {
 		case r = <-res:
 		case <-ctx.Done():
-			q.abandonCreate(guid, res)
+			q.discardCreate(ctx, guid, res)
 			return "", context.Cause(ctx)
 		case <-q.Sess.Done():
 			return "", q.Sess.Err() // the node, if any, ends with the session
@@ -129,7 +132,7 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 			p, err := q.findOwn(ctx, guid)
 			if err != nil {
 				if ctx.Err() != nil {
-					q.abandonCreate(guid, nil)
+					q.discardCreate(ctx, guid, nil)
 				}
 				return "", err
 			}
@@ -213,6 +216,40 @@ func (q *Queue) stat(ctx context.Context, full string, watch bool) (*zk.Stat, <-
 type existsResult struct {
 	ok   bool
 	stat *zk.Stat
+}
+
+// discardCreate undoes a create we gave up on because ctx is done: it waits
+// for the create's answer (res; nil when it already came back with a
+// connection error) and deletes what the create made, found by its guid
+// when the answer was lost. It works under a context detached from ctx and
+// bounded by the session timeout, so that normally no node is left when the
+// caller's Acquire returns; what it cannot finish in time goes on in the
+// background (abandonCreate, Abandon).
+func (q *Queue) discardCreate(ctx context.Context, guid string, res <-chan created) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.Sess.Timeout())
+	defer cancel()
+	if res != nil {
+		select {
+		case r := <-res:
+			switch {
+			case r.err == nil:
+				q.Leave(dctx, r.path)
+				return
+			case !recipes.IsTransient(r.err):
+				return // refused: nothing was created
+			}
+		case <-dctx.Done():
+			q.abandonCreate(guid, res)
+			return
+		case <-q.Sess.Done():
+			return // the node, if any, ends with the session
+		}
+	}
+	// The answer was lost: the create may have landed.
+	err := recipes.Retry(dctx, q.Sess, func(ctx context.Context) error { return q.deleteGUID(ctx, guid) })
+	if err != nil && q.Sess.Err() == nil {
+		q.abandonCreate(guid, nil)
+	}
 }
 
 // abandonCreate hands the cleanup of a create we stopped waiting for to the
@@ -321,16 +358,19 @@ func (q *Queue) ensureDir(ctx context.Context) error {
 		}
 		return err
 	}
+	// An ancestor that is an empty container may be reaped by the server
+	// between our creates (NoNode again): start over, a few times.
 	err := mk(q.Dir)
-	if errors.Is(err, zk.ErrNoNode) {
-		for i := 1; i < len(q.Dir); i++ {
+	for try := 0; errors.Is(err, zk.ErrNoNode) && try < 5; try++ {
+		err = nil
+		for i := 1; i < len(q.Dir) && err == nil; i++ {
 			if q.Dir[i] == '/' {
-				if err := mk(q.Dir[:i]); err != nil {
-					return q.wrap("create parents of", err)
-				}
+				err = mk(q.Dir[:i])
 			}
 		}
-		err = mk(q.Dir)
+		if err == nil {
+			err = mk(q.Dir)
+		}
 	}
 	if err != nil {
 		return q.wrap("create", err)
