@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/go-zookeeper/zk"
-
 	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -106,9 +104,6 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 			e.q.Discard(ctx, ent.Path)
 			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
-		if deletedBefore(ent) {
-			continue // deleted while we waited: re-join, never lead on a gone node
-		}
 		policy := e.sess.LossPolicy()
 		if e.opts.policy != nil {
 			policy = *e.opts.policy
@@ -119,26 +114,4 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 			path: e.sess.Unpath(ent.Path),
 		}, nil
 	}
-}
-
-// deletedBefore reports whether our node's watch already says the node was
-// deleted. Wait may conclude that we lead from our predecessor's deletion
-// alone, without a fresh list; a client receives watch events in zxid
-// order, so if our node was deleted before that, the event is already here.
-// Any other event is kept for the Term's monitor.
-func deletedBefore(ent *contend.Entry) bool {
-	select {
-	case ev, ok := <-ent.Watch:
-		if !ok {
-			return false
-		}
-		if ev.Type == zk.EventNodeDeleted {
-			return true
-		}
-		w := make(chan zk.Event, 1)
-		w <- ev
-		ent.Watch = w
-	default:
-	}
-	return false
 }

@@ -2,19 +2,14 @@ package lock
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
-
-	"github.com/go-zookeeper/zk"
-
-	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
 // Contender is one node in a lock's queue, as operators see it.
 type Contender struct {
 	Name    string    // child name, e.g. "_c_<guid>-lock-0000000042"
+	Kind    string    // Kind, ReadKind, WriteKind or LeaseKind
 	Seq     int64     // position key: the sequence suffix
 	Session int64     // owning session (EphemeralOwner)
 	Token   Token     // czxid: the token this contender holds or will hold
@@ -22,56 +17,26 @@ type Contender struct {
 	Created time.Time // server time of creation
 }
 
-// Contenders returns the lock's queue in order: the first is the holder
-// (if its session still lives), the others wait in turn. Nodes that vanish
-// while being read are left out.
-func (m *Mutex) Contenders(ctx context.Context) ([]Contender, error) {
-	if m.err != nil {
-		return nil, m.err
+// Contenders returns the lock's queue in order: for a Mutex the first is
+// the holder (if its session still lives) and the others wait in turn. Nodes
+// that vanish while being read are left out.
+func (b *queue) Contenders(ctx context.Context) ([]Contender, error) {
+	if b.err != nil {
+		return nil, b.err
 	}
 	if ctx == nil {
-		return nil, fmt.Errorf("lock: contenders of %s: nil context", m.path)
+		return nil, fmt.Errorf("lock: contenders of %s: nil context", b.path)
 	}
-	list, err := m.q.List(ctx)
+	infos, err := b.q.Describe(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("lock: contenders: %w", err)
+		return nil, fmt.Errorf("lock: contenders of %s: %w", b.path, err)
 	}
-	out := make([]Contender, len(list))
-	errs := make([]error, len(list))
-	var wg sync.WaitGroup
-	for i, n := range list {
-		wg.Add(1)
-		go func() { // go-zookeeper pipelines these on one connection
-			defer wg.Done()
-			type got struct {
-				data []byte
-				stat *zk.Stat
-			}
-			g, err := recipes.Call(ctx, m.sess, func(c *zk.Conn) (got, error) {
-				d, st, err := c.Get(m.q.Dir + "/" + n.Name)
-				return got{d, st}, err
-			})
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			out[i] = Contender{
-				Name: n.Name, Seq: n.Seq, Session: g.stat.EphemeralOwner,
-				Token: Token(g.stat.Czxid), Data: g.data,
-				Created: time.UnixMilli(g.stat.Ctime),
-			}
-		}()
-	}
-	wg.Wait()
-	kept := out[:0]
-	for i, c := range out {
-		switch {
-		case errs[i] == nil:
-			kept = append(kept, c)
-		case errors.Is(errs[i], zk.ErrNoNode):
-		default:
-			return nil, fmt.Errorf("lock: contenders of %s: %w", m.path, errs[i])
+	out := make([]Contender, len(infos))
+	for i, in := range infos {
+		out[i] = Contender{
+			Name: in.Name, Kind: in.Kind, Seq: in.Seq, Session: in.Session,
+			Token: in.Token, Data: in.Data, Created: in.Created,
 		}
 	}
-	return kept, nil
+	return out, nil
 }

@@ -34,10 +34,12 @@
 // reconnect it re-validates its node and keeps its token, or is lost with
 // ErrNodeDeleted if someone else deleted the node meanwhile.
 //
-// A held lease does not watch its own node (every contender keeps exactly
-// one watch, on the node that blocks it), so a node deleted by hand while
-// the connection stays up ends nothing locally: the next contender takes
-// the lock with a larger token, which is what fences the old holder.
+// By default a held lease does not watch its own node (every contender
+// keeps exactly one watch, on the node that blocks it), so a node deleted by
+// hand while the connection stays up ends nothing locally: the next
+// contender takes the lock with a larger token, which is what fences the old
+// holder. With WithNodeWatch the lease watches its node too and is lost at
+// once, with ErrNodeDeleted, when it is deleted.
 //
 // # Cancellation
 //

@@ -17,8 +17,8 @@ var (
 	ErrLost = errors.New("lock: lease lost")
 	// ErrReleased is Lease.Err after Release.
 	ErrReleased = errors.New("lock: lease released")
-	// ErrNodeDeleted is the cause of a loss when someone else deleted the
-	// node; a lease notices it when it re-validates after a reconnect
-	// (recipes.LoseOnSessionEnd).
+	// ErrNodeDeleted is the cause of a loss when the node was deleted; a
+	// lease notices it at once WithNodeWatch, else when it re-validates after
+	// a reconnect (recipes.LoseOnSessionEnd).
 	ErrNodeDeleted = contend.ErrNodeDeleted
 )

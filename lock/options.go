@@ -15,6 +15,7 @@ type options struct {
 	data   []byte
 	acl    []zk.ACL
 	policy *recipes.LossPolicy
+	watch  bool
 }
 
 // WithData stores data (for example the holder's identity) on the
@@ -44,6 +45,19 @@ func WithLossPolicy(p recipes.LossPolicy) Option {
 			return fmt.Errorf("lock: unknown loss policy %d", int(p))
 		}
 		o.policy = &p
+		return nil
+	}
+}
+
+// WithNodeWatch makes each lease watch its own node, so it is lost at once
+// (with ErrNodeDeleted) when another client deletes the node, for example
+// an operator breaking the lock. It costs one more read per acquisition and
+// one more watch notification per release; without it such a deletion is
+// noticed only when a LoseOnSessionEnd lease re-validates after a reconnect
+// (the next holder's larger token still fences the old one).
+func WithNodeWatch() Option {
+	return func(o *options) error {
+		o.watch = true
 		return nil
 	}
 }

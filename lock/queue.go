@@ -64,7 +64,7 @@ func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker
 	if err := b.sess.Err(); err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	e, list, err := b.q.Join(ctx, kind, b.opts.data, false)
+	e, list, err := b.q.Join(ctx, kind, b.opts.data, b.opts.watch)
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}

@@ -3,6 +3,7 @@ package contend
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/go-zookeeper/zk"
 
@@ -11,7 +12,8 @@ import (
 
 // EnsurePath creates full with data, and its missing ancestors, as
 // container nodes (removed by the server once empty). An existing node is
-// left as it is.
+// left as it is. An empty ancestor container may be reaped by the server
+// between our creates (NoNode again): then it starts over, a few times.
 func (q *Queue) EnsurePath(ctx context.Context, full string, data []byte) error {
 	mk := func(p string, data []byte) error {
 		_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (string, error) {
@@ -23,18 +25,19 @@ func (q *Queue) EnsurePath(ctx context.Context, full string, data []byte) error 
 		return err
 	}
 	err := mk(full, data)
-	if errors.Is(err, zk.ErrNoNode) {
-		for i := 1; i < len(full); i++ {
+	for try := 0; errors.Is(err, zk.ErrNoNode) && try < 5; try++ {
+		err = nil
+		for i := 1; i < len(full) && err == nil; i++ {
 			if full[i] == '/' {
-				if err := mk(full[:i], nil); err != nil {
-					return q.wrap("create parents of", err)
-				}
+				err = mk(full[:i], nil)
 			}
 		}
-		err = mk(full, data)
+		if err == nil {
+			err = mk(full, data)
+		}
 	}
 	if err != nil {
-		return q.wrap("create", err)
+		return fmt.Errorf("create %s: %w", full, err)
 	}
 	return nil
 }

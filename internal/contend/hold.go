@@ -11,9 +11,10 @@ import (
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
-// ErrNodeDeleted is the cause of a loss when our node was deleted by
-// someone else while we held it.
-var ErrNodeDeleted = errors.New("contender node deleted by another client")
+// ErrNodeDeleted is the cause of a loss when our node was deleted while we
+// held it: by another client, or by the server as it expired our session
+// (the deletion can reach us before the news of the expiry does).
+var ErrNodeDeleted = errors.New("contender node deleted")
 
 // Hold is a held position in a queue (a lock, a permit, a term). It watches
 // its own node and the session, and ends with ErrLost wrapping the cause,

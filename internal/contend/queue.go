@@ -31,16 +31,22 @@ type Queue struct {
 type Entry struct {
 	Node  Node
 	Path  string          // full path of our node
-	Stat  zk.Stat         // read right after creation: Czxid is the token
+	Stat  zk.Stat         // Czxid (the token) and EphemeralOwner; the rest only when read
 	Watch <-chan zk.Event // a watch on our node, when Join was asked for one
 }
 
 // Join creates our protected ephemeral-sequential node of the given kind and
 // returns it with a fresh, sorted list of the contenders (which includes us).
-// The children list and our node's stat are read in parallel. With watch
-// set, the stat read also leaves a watch on our node (it fires when the node
-// is deleted or its data changes; it costs one notification at release). On any failure after the create was sent, our node is found
-// by its guid and deleted, now or in the background.
+//
+// The node's czxid (its fencing token) and owner come from the create's
+// reply, so an acquisition costs one create and one children list. The
+// stat is read (in parallel with the list) only when the reply was not seen,
+// as after a recovered lost reply, or when watch is set: then the read also
+// leaves a watch on our node, which fires when the node is deleted or its
+// data changes (and costs one notification at release).
+//
+// On any failure after the create was sent, our node is found by its guid
+// and deleted, now or in the background.
 func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) (*Entry, []Node, error) {
 	guid := NewGUID()
 	full, err := q.create(ctx, guid, kind, data)
@@ -48,18 +54,27 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 		return nil, nil, err
 	}
 	e := &Entry{Path: full}
+	e.Node, _ = Parse(path.Base(full), []string{kind})
+	reply, seen := q.Sess.TakeCreated(full)
 	var (
-		wg       sync.WaitGroup
 		children []string
 		listErr  error
+		stat     *zk.Stat
+		statErr  error
 	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	if seen && !watch {
 		children, listErr = q.children(ctx)
-	}()
-	stat, w, statErr := q.stat(ctx, full, watch)
-	wg.Wait()
+		stat = &zk.Stat{Czxid: reply.Czxid, EphemeralOwner: reply.Session}
+	} else {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			children, listErr = q.children(ctx)
+		}()
+		stat, e.Watch, statErr = q.stat(ctx, full, watch)
+		wg.Wait()
+	}
 	if err := errors.Join(statErr, listErr); err != nil {
 		q.Discard(ctx, full)
 		if errors.Is(statErr, zk.ErrNoNode) {
@@ -67,12 +82,11 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 		}
 		return nil, nil, q.wrap("read new contender", err)
 	}
-	if owner := q.Sess.ID(); stat.EphemeralOwner != owner {
+	if owner := q.Sess.ID(); stat.EphemeralOwner != owner || q.Sess.Err() != nil {
 		q.Discard(ctx, full)
 		return nil, nil, q.lostErr(fmt.Errorf("contend: node %s belongs to session 0x%x, not ours (0x%x)", full, stat.EphemeralOwner, owner))
 	}
-	e.Stat, e.Watch = *stat, w
-	e.Node, _ = Parse(path.Base(full), []string{kind})
+	e.Stat = *stat
 	return e, Sorted(children, q.Kinds), nil
 }
 
@@ -124,7 +138,7 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 		case r.err == nil:
 			return r.path, nil
 		case errors.Is(r.err, zk.ErrNoNode):
-			if err := q.ensureDir(ctx); err != nil {
+			if err := q.EnsurePath(ctx, q.Dir, nil); err != nil {
 				return "", err
 			}
 		case recipes.IsTransient(r.err):
@@ -344,36 +358,4 @@ func (q *Queue) List(ctx context.Context) ([]Node, error) {
 		return nil, q.wrap("list", err)
 	}
 	return Sorted(children, q.Kinds), nil
-}
-
-// ensureDir creates Dir and its missing ancestors as container nodes, which
-// the server removes once they are empty.
-func (q *Queue) ensureDir(ctx context.Context) error {
-	mk := func(p string) error {
-		_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (string, error) {
-			return c.CreateContainer(p, nil, zk.FlagContainer, q.ACL)
-		})
-		if err == nil || errors.Is(err, zk.ErrNodeExists) {
-			return nil
-		}
-		return err
-	}
-	// An ancestor that is an empty container may be reaped by the server
-	// between our creates (NoNode again): start over, a few times.
-	err := mk(q.Dir)
-	for try := 0; errors.Is(err, zk.ErrNoNode) && try < 5; try++ {
-		err = nil
-		for i := 1; i < len(q.Dir) && err == nil; i++ {
-			if q.Dir[i] == '/' {
-				err = mk(q.Dir[:i])
-			}
-		}
-		if err == nil {
-			err = mk(q.Dir)
-		}
-	}
-	if err != nil {
-		return q.wrap("create", err)
-	}
-	return nil
 }

@@ -39,6 +39,9 @@ func (q *Queue) Wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 		}
 		pred, blocked := blocks(list, me)
 		if !blocked {
+			if deletedBefore(e) {
+				return q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, e.Path))
+			}
 			return q.Sess.Err() // nil unless the session ended meanwhile
 		}
 		if try {
@@ -96,4 +99,26 @@ func (q *Queue) relist(ctx context.Context) ([]Node, error) {
 		return err
 	})
 	return list, err
+}
+
+// deletedBefore reports whether our node's watch (if we keep one) already
+// says the node was deleted. Wait may conclude that nothing blocks us from
+// a blocker's deletion alone, without a fresh list; a client receives watch
+// events in zxid order, so if our node was deleted before that, the event is
+// already here. Any other event is put back for the Hold's monitor.
+func deletedBefore(e *Entry) bool {
+	select {
+	case ev, ok := <-e.Watch:
+		if !ok {
+			return false
+		}
+		if ev.Type == zk.EventNodeDeleted {
+			return true
+		}
+		w := make(chan zk.Event, 1)
+		w <- ev
+		e.Watch = w
+	default:
+	}
+	return false
 }
