@@ -59,7 +59,11 @@ type Session struct {
 	done        chan struct{}
 	closing     bool // no new goroutines once set
 	subs        map[*subscriber]struct{}
+	listeners   map[*listener]struct{}
+	notes       []note // listener calls queued under mu, made by dispatch
 	suspendedAt time.Time
+
+	dispatchMu sync.Mutex // one dispatcher at a time keeps calls in order
 
 	created   createdLog
 	ctx       context.Context // cancelled, with Err as cause, when the session ends
@@ -100,14 +104,15 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 	}
 
 	s := &Session{
-		cfg:      cfg,
-		log:      cfg.logger.With("component", "zkrecipes"),
-		servers:  append([]string(nil), servers...),
-		base:     time.Now(),
-		changed:  make(chan struct{}),
-		done:     make(chan struct{}),
-		closeReq: make(chan struct{}),
-		subs:     make(map[*subscriber]struct{}),
+		cfg:       cfg,
+		log:       cfg.logger.With("component", "zkrecipes"),
+		servers:   append([]string(nil), servers...),
+		base:      time.Now(),
+		changed:   make(chan struct{}),
+		done:      make(chan struct{}),
+		closeReq:  make(chan struct{}),
+		subs:      make(map[*subscriber]struct{}),
+		listeners: make(map[*listener]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	s.dialer = &wire.Dialer{
@@ -298,6 +303,9 @@ func (s *Session) setStateLocked(st State, err error) {
 	for sub := range s.subs {
 		sub.push(ev)
 	}
+	for l := range s.listeners {
+		s.notes = append(s.notes, note{l, ev})
+	}
 	lvl := slog.LevelInfo
 	if st == StateSuspended || st == StateLost {
 		lvl = slog.LevelWarn
@@ -317,12 +325,14 @@ func (s *Session) lose(err error) {
 	s.mu.Lock()
 	s.setStateLocked(StateLost, err)
 	s.mu.Unlock()
+	s.dispatch()
 }
 
 // onHandshake runs on go-zookeeper's connection goroutine just before it
 // reports StateHasSession, so a replaced session is caught before any
 // request is sent on it.
 func (s *Session) onHandshake(h wire.Handshake) {
+	defer s.dispatch()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -358,6 +368,7 @@ func (s *Session) onEvent(ev zk.Event) {
 	if ev.Type != zk.EventSession {
 		return
 	}
+	defer s.dispatch()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch ev.State {

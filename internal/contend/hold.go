@@ -34,10 +34,14 @@ type Hold struct {
 	mu        sync.Mutex
 	err       error
 	releasing bool
+	suspended bool   // seen suspended, not yet reconnected (listener mode)
+	unlisten  func() // removes the session listener (listener mode)
 }
 
 // NewHold starts watching e, held in q, and returns its Hold. lost and
-// freed are the recipe's sentinel errors.
+// freed are the recipe's sentinel errors. A hold whose entry watches its
+// own node runs a monitor goroutine; one that does not (the common case)
+// only follows the session's state, through a listener: no goroutine.
 func NewHold(q *Queue, e *Entry, policy recipes.LossPolicy, lost, freed error) *Hold {
 	h := &Hold{
 		q: q, e: e, policy: policy, lost: lost, freed: freed,
@@ -45,10 +49,56 @@ func NewHold(q *Queue, e *Entry, policy recipes.LossPolicy, lost, freed error) *
 		stop: make(chan struct{}),
 	}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
-	if !q.Sess.Go(h.monitor) {
-		h.end(fmt.Errorf("%w: %w", lost, recipes.ErrClosed))
+	if e.Watch != nil {
+		if !q.Sess.Go(h.monitor) {
+			h.end(fmt.Errorf("%w: %w", lost, recipes.ErrClosed))
+		}
+		return h
 	}
+	unlisten := q.Sess.OnStateChange(h.onState)
+	h.mu.Lock()
+	h.unlisten = unlisten
+	ended := h.err != nil
+	h.mu.Unlock()
+	if ended {
+		unlisten()
+	}
+	// A change before the listener was in place is seen here.
+	h.onState(recipes.StateEvent{State: q.Sess.State(), Err: q.Sess.Err()})
 	return h
+}
+
+// onState is the session listener of a hold without a node watch. It runs
+// on the goroutine that saw the change and must not block.
+func (h *Hold) onState(ev recipes.StateEvent) {
+	h.mu.Lock()
+	over, releasing := h.err != nil, h.releasing
+	revalidate := false
+	switch ev.State {
+	case recipes.StateSuspended:
+		h.suspended = true
+	case recipes.StateReconnected, recipes.StateConnected:
+		revalidate = h.suspended && !over && !releasing
+		h.suspended = false
+	}
+	h.mu.Unlock()
+	switch {
+	case over:
+	case ev.State == recipes.StateLost && releasing:
+		h.end(h.freed) // the node ended with the session
+	case ev.State == recipes.StateLost:
+		cause := ev.Err
+		if cause == nil {
+			cause = h.q.Sess.Err()
+		}
+		h.loseTo(cause)
+	case releasing:
+	case ev.State == recipes.StateSuspended && h.policy == recipes.LoseOnSuspend:
+		h.loseTo(recipes.ErrSuspended)
+		h.cleanupAfterLoss()
+	case revalidate:
+		h.q.Sess.Go(func() { h.rearm() })
+	}
 }
 
 // Entry returns the held queue entry.
@@ -79,6 +129,9 @@ func (h *Hold) end(err error) {
 	h.err = err
 	h.cancel(err)
 	close(h.done)
+	if h.unlisten != nil {
+		h.unlisten()
+	}
 }
 
 func (h *Hold) loseTo(cause error) {

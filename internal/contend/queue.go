@@ -119,10 +119,13 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 			return "", err // send nothing that would need undoing
 		}
 		res := make(chan created, 1)
-		if !q.Sess.Go(func() {
+		send := func() {
 			p, err := q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
 			res <- created{p, err}
-		}) {
+		}
+		if ctx.Done() == nil {
+			send() // nothing can cancel the wait: no goroutine needed
+		} else if !q.Sess.Go(send) {
 			return "", recipes.ErrClosed
 		}
 		var r created

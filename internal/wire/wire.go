@@ -68,7 +68,7 @@ func (d *Dialer) DialContext(network, address string, timeout time.Duration) (ne
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{Conn: nc, d: d, pending: make(map[int32][]sent)}
+	c := &conn{Conn: nc, d: d}
 	d.mu.Lock()
 	if d.conns == nil {
 		d.conns = make(map[*conn]struct{})
@@ -107,8 +107,9 @@ const (
 
 // sent is one request we wrote.
 type sent struct {
-	at     time.Time
+	xid    int32
 	opcode int32
+	at     time.Time
 }
 
 type conn struct {
@@ -120,7 +121,8 @@ type conn struct {
 	mu            sync.Mutex
 	handshakeSent time.Time
 	handshakeDone bool
-	pending       map[int32][]sent // xid → requests, oldest first
+	pending       []sent // requests awaiting a reply from next on, oldest first
+	next          int
 	session       int64            // granted by this connection's handshake
 
 	// read-side frame parser (only touched by the single reader goroutine)
@@ -140,7 +142,7 @@ func (c *conn) Write(p []byte) (int, error) {
 	case len(p) >= 12:
 		xid := int32(binary.BigEndian.Uint32(p[4:8]))
 		op := int32(binary.BigEndian.Uint32(p[8:12]))
-		c.pending[xid] = append(c.pending[xid], sent{now, op})
+		c.pending = append(c.pending, sent{xid, op, now})
 	}
 	c.mu.Unlock()
 	return c.Conn.Write(p)
@@ -246,13 +248,8 @@ func (c *conn) frame() {
 	}
 	xid := int32(binary.BigEndian.Uint32(c.head[:4]))
 	var req sent
-	if q := c.pending[xid]; xid != xidNotification && len(q) > 0 {
-		req = q[0]
-		if len(q) == 1 {
-			delete(c.pending, xid)
-		} else {
-			c.pending[xid] = q[1:]
-		}
+	if xid != xidNotification {
+		req = c.popPending(xid)
 	}
 	session := c.session
 	c.mu.Unlock()
@@ -277,6 +274,29 @@ func (c *conn) frame() {
 			c.d.Hooks.Created(path, zxid, session)
 		}
 	}
+}
+
+// popPending removes and returns the request that xid answers. Replies
+// come in request order, so it is almost always the oldest; the queue's
+// array is reused once it drains. Callers hold mu.
+func (c *conn) popPending(xid int32) sent {
+	live := c.pending[c.next:]
+	for i, r := range live {
+		if r.xid != xid {
+			continue
+		}
+		if i == 0 {
+			c.next++
+		} else {
+			copy(live[i:], live[i+1:])
+			c.pending = c.pending[:len(c.pending)-1]
+		}
+		if c.next == len(c.pending) {
+			c.pending, c.next = c.pending[:0], 0
+		}
+		return r
+	}
+	return sent{}
 }
 
 // parseConnectResponse decodes {protocolVersion int32, timeOut int32,
