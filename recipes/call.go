@@ -65,10 +65,7 @@ func Retry(ctx context.Context, s *Session, op func(ctx context.Context) error) 
 	if s == nil {
 		return ErrNilSession
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 10 * time.Millisecond
-	b.MaxInterval = time.Second
-	b.MaxElapsedTime = 0
+	var b *backoff.ExponentialBackOff // made on the first failure only
 	for {
 		err := op(ctx)
 		if err == nil || !IsTransient(err) {
@@ -76,6 +73,12 @@ func Retry(ctx context.Context, s *Session, op func(ctx context.Context) error) 
 		}
 		if serr := s.Err(); serr != nil {
 			return serr
+		}
+		if b == nil {
+			b = backoff.NewExponentialBackOff()
+			b.InitialInterval = 10 * time.Millisecond
+			b.MaxInterval = time.Second
+			b.MaxElapsedTime = 0
 		}
 		if err := s.awaitLive(ctx, b.NextBackOff()); err != nil {
 			return err

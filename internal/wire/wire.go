@@ -123,7 +123,7 @@ type conn struct {
 	handshakeDone bool
 	pending       []sent // requests awaiting a reply from next on, oldest first
 	next          int
-	session       int64            // granted by this connection's handshake
+	session       int64 // granted by this connection's handshake
 
 	// read-side frame parser (only touched by the single reader goroutine)
 	lenBuf  [4]byte
