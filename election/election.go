@@ -110,7 +110,7 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 		}
 		return &Term{
 			e:    e,
-			h:    contend.NewHold(e.q, ent, policy, ErrLost, ErrResigned),
+			h:    contend.NewHold(e.q, ent, contend.HoldConfig{Policy: policy, Lost: ErrLost, Freed: ErrResigned}),
 			path: e.sess.Unpath(ent.Path),
 		}, nil
 	}

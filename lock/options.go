@@ -2,6 +2,7 @@ package lock
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 
@@ -16,6 +17,9 @@ type options struct {
 	acl    []zk.ACL
 	policy *recipes.LossPolicy
 	watch  bool
+
+	revocable bool
+	lockDelay time.Duration
 }
 
 // WithData stores data (for example the holder's identity) on the
@@ -58,6 +62,35 @@ func WithLossPolicy(p recipes.LossPolicy) Option {
 func WithNodeWatch() Option {
 	return func(o *options) error {
 		o.watch = true
+		return nil
+	}
+}
+
+// WithRevocable lets other clients ask a holder to give the lock up
+// (Revoke): the lease watches its own node (as WithNodeWatch) and, when a
+// revocation arrives, its Context is cancelled with a cause wrapping
+// ErrRevoked while the lock stays held: the holder finishes what it must
+// and calls Release. Err stays nil and Done open until then.
+func WithRevocable() Option {
+	return func(o *options) error {
+		o.revocable = true
+		return nil
+	}
+}
+
+// WithLockDelay sets a lock-delay (as in Chubby and Consul): when the
+// previous holder vanished without releasing (its process crashed or its
+// session expired), the next holder is granted the lock only d after it
+// noticed, giving the dead holder's in-flight writes time to land. A clean
+// Release hands over at once. It applies to Mutex and to RWMutex writers;
+// every holder of the lock must use it (holders record themselves in the
+// lock node's data: one more write per acquisition and release).
+func WithLockDelay(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("lock: negative lock delay %v", d)
+		}
+		o.lockDelay = d
 		return nil
 	}
 }

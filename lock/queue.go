@@ -64,23 +64,34 @@ func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker
 	if err := b.sess.Err(); err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	e, list, err := b.q.Join(ctx, kind, b.opts.data, b.opts.watch)
+	e, list, err := b.q.Join(ctx, kind, b.opts.data, b.opts.watch || b.opts.revocable)
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	if err := b.q.Wait(ctx, e, list, blocks, try); err != nil {
+	err = b.q.Wait(ctx, e, list, blocks, try)
+	delay := b.opts.lockDelay > 0 && kind != ReadKind
+	if err == nil && delay {
+		err = b.delayAfterAbandon(ctx, e)
+	}
+	if err != nil {
 		b.q.Discard(ctx, e.Path)
 		if errors.Is(err, contend.ErrBlocked) {
 			return nil, ErrLocked
 		}
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	policy := b.sess.LossPolicy()
+	cfg := contend.HoldConfig{Policy: b.sess.LossPolicy(), Lost: ErrLost, Freed: ErrReleased}
 	if b.opts.policy != nil {
-		policy = *b.opts.policy
+		cfg.Policy = *b.opts.policy
+	}
+	if b.opts.revocable {
+		cfg.Revoked = ErrRevoked
+	}
+	if delay {
+		cfg.ReleaseOps = func() []any { return b.markReleased(e) }
 	}
 	return &Lease{
-		h:    contend.NewHold(b.q, e, policy, ErrLost, ErrReleased),
+		h:    contend.NewHold(b.q, e, cfg),
 		path: b.sess.Unpath(e.Path),
 	}, nil
 }

@@ -57,6 +57,9 @@ func NewSemaphore(sess *recipes.Session, path string, permits int, opts ...Optio
 	}
 	if s.err == nil {
 		s.mutex = &Mutex{newQueue(sess, path+"/locks", mutexKinds, opts)}
+		// The internal mutex only serialises waiters: no revocation, no
+		// lock-delay, no node watch for it.
+		s.mutex.opts.revocable, s.mutex.opts.lockDelay, s.mutex.opts.watch = false, 0, false
 	}
 	return s
 }
@@ -117,7 +120,7 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
 		policy = *s.opts.policy
 	}
 	return &Lease{
-		h:    contend.NewHold(s.leases, e, policy, ErrLost, ErrReleased),
+		h:    contend.NewHold(s.leases, e, contend.HoldConfig{Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
 		path: s.sess.Unpath(e.Path),
 	}, nil
 }

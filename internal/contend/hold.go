@@ -22,6 +22,7 @@ var ErrNodeDeleted = errors.New("contender node deleted")
 type Hold struct {
 	q      *Queue
 	e      *Entry
+	cfg    HoldConfig
 	policy recipes.LossPolicy
 	lost   error // the recipe's ErrLost
 	freed  error // the recipe's ErrReleased
@@ -38,13 +39,32 @@ type Hold struct {
 	unlisten  func() // removes the session listener (listener mode)
 }
 
-// NewHold starts watching e, held in q, and returns its Hold. lost and
-// freed are the recipe's sentinel errors. A hold whose entry watches its
-// own node runs a monitor goroutine; one that does not (the common case)
-// only follows the session's state, through a listener: no goroutine.
-func NewHold(q *Queue, e *Entry, policy recipes.LossPolicy, lost, freed error) *Hold {
+// RevokeMarker is the data a revoker writes on a holder's node to ask it to
+// release (Curator's revocation message, so both libraries understand it).
+const RevokeMarker = "__REVOKE__"
+
+// HoldConfig says how a Hold behaves.
+type HoldConfig struct {
+	Policy recipes.LossPolicy
+	Lost   error // the recipe's loss sentinel, wrapped with the cause
+	Freed  error // the recipe's release sentinel
+	// Revoked, when set (and the entry watches its node), is the cause the
+	// hold's context is cancelled with when its node's data becomes
+	// RevokeMarker. The hold stays held until released.
+	Revoked error
+	// ReleaseOps, when set, returns operations applied in one Multi with the
+	// delete of our node at Release.
+	ReleaseOps func() []any
+}
+
+// NewHold starts watching e, held in q, and returns its Hold. A hold whose
+// entry watches its own node runs a monitor goroutine; one that does not
+// (the common case) only follows the session's state, through a listener:
+// no goroutine.
+func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
+	policy, lost, freed := cfg.Policy, cfg.Lost, cfg.Freed
 	h := &Hold{
-		q: q, e: e, policy: policy, lost: lost, freed: freed,
+		q: q, e: e, cfg: cfg, policy: policy, lost: lost, freed: freed,
 		done: make(chan struct{}),
 		stop: make(chan struct{}),
 	}
@@ -186,10 +206,14 @@ func (h *Hold) monitor() {
 				return
 			case ev.Type == zk.EventNotWatching:
 				watch = nil // the session state says what happened
-			default: // our node's data changed: re-arm
+			default: // our node's data changed: re-arm, and look for a revocation
 				var ok bool
-				if watch, ok = h.rearm(); !ok {
+				var data []byte
+				if watch, data, ok = h.rearmData(); !ok {
 					return
+				}
+				if h.cfg.Revoked != nil && string(data) == RevokeMarker {
+					h.cancel(h.cfg.Revoked) // held until released; Err stays nil
 				}
 			}
 		case <-changed:
@@ -204,39 +228,47 @@ func (h *Hold) monitor() {
 // rearm revalidates our node and returns a new watch on it (nil when the
 // entry has no watch), or ends the hold and returns ok=false.
 func (h *Hold) rearm() (<-chan zk.Event, bool) {
-	w, err := h.revalidate()
+	w, _, ok := h.rearmData()
+	return w, ok
+}
+
+// rearmData is rearm that also returns our node's data (read only when the
+// entry watches its node).
+func (h *Hold) rearmData() (<-chan zk.Event, []byte, bool) {
+	w, data, err := h.revalidate()
 	if err != nil {
 		h.loseTo(err)
 		h.cleanupAfterLoss()
-		return nil, false
+		return nil, nil, false
 	}
-	return w, true
+	return w, data, true
 }
 
 // revalidate checks, after a reconnect, that our node still exists and is
 // owned by our session, and re-arms the watch on it.
-func (h *Hold) revalidate() (<-chan zk.Event, error) {
+func (h *Hold) revalidate() (<-chan zk.Event, []byte, error) {
 	var (
 		stat  *zk.Stat
 		watch <-chan zk.Event
+		data  []byte
 	)
 	err := recipes.Retry(h.q.Sess.Context(), h.q.Sess, func(ctx context.Context) error {
 		var err error
-		stat, watch, err = h.q.stat(ctx, h.e.Path, h.e.Watch != nil)
+		stat, watch, data, err = h.q.stat(ctx, h.e.Path, h.e.Watch != nil)
 		return err
 	})
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
-		return nil, ErrNodeDeleted
+		return nil, nil, ErrNodeDeleted
 	case err != nil:
 		if serr := h.q.Sess.Err(); serr != nil {
-			return nil, serr
+			return nil, nil, serr
 		}
-		return nil, err
+		return nil, nil, err
 	case stat.EphemeralOwner != h.q.Sess.ID():
-		return nil, fmt.Errorf("node %s now belongs to session 0x%x", h.e.Path, stat.EphemeralOwner)
+		return nil, nil, fmt.Errorf("node %s now belongs to session 0x%x", h.e.Path, stat.EphemeralOwner)
 	}
-	return watch, nil
+	return watch, data, nil
 }
 
 // cleanupAfterLoss deletes our node after a loss while the session may
@@ -270,15 +302,13 @@ func (h *Hold) Release(ctx context.Context) error {
 		h.end(h.freed) // the node ends with the session
 		return nil
 	}
-	if err := recipes.Retry(ctx, h.q.Sess, func(ctx context.Context) error {
-		return h.q.deletePath(ctx, h.e.Path)
-	}); err != nil {
+	if err := recipes.Retry(ctx, h.q.Sess, h.deleteNode); err != nil {
 		if h.q.Sess.Err() != nil {
 			h.end(h.freed)
 			return nil
 		}
 		h.q.Sess.Cleanup("release "+h.e.Path, func(ctx context.Context) error {
-			if err := h.q.deletePath(ctx, h.e.Path); err != nil {
+			if err := h.deleteNode(ctx); err != nil {
 				return err
 			}
 			h.end(h.freed)
@@ -290,4 +320,20 @@ func (h *Hold) Release(ctx context.Context) error {
 		h.end(h.freed)
 	}
 	return nil
+}
+
+// deleteNode deletes our node, in one Multi with cfg.ReleaseOps when set.
+// A node already gone counts as deleted.
+func (h *Hold) deleteNode(ctx context.Context) error {
+	if h.cfg.ReleaseOps == nil {
+		return h.q.deletePath(ctx, h.e.Path)
+	}
+	ops := append([]any{&zk.DeleteRequest{Path: h.e.Path, Version: -1}}, h.cfg.ReleaseOps()...)
+	_, err := recipes.Call(ctx, h.q.Sess, func(c *zk.Conn) ([]zk.MultiResponse, error) {
+		return c.Multi(ops...)
+	})
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil
+	}
+	return err
 }

@@ -72,7 +72,7 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 			defer wg.Done()
 			children, listErr = q.children(ctx)
 		}()
-		stat, e.Watch, statErr = q.stat(ctx, full, watch)
+		stat, e.Watch, _, statErr = q.stat(ctx, full, watch)
 		wg.Wait()
 	}
 	if err := errors.Join(statErr, listErr); err != nil {
@@ -211,23 +211,24 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 
 // stat reads the stat of full, with a data watch when watch is set (GetW:
 // a missing node leaves no watch behind).
-func (q *Queue) stat(ctx context.Context, full string, watch bool) (*zk.Stat, <-chan zk.Event, error) {
+func (q *Queue) stat(ctx context.Context, full string, watch bool) (*zk.Stat, <-chan zk.Event, []byte, error) {
 	type got struct {
 		stat  *zk.Stat
 		watch <-chan zk.Event
+		data  []byte
 	}
 	g, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
 		if watch {
-			_, st, ch, err := c.GetW(full)
-			return got{st, ch}, err
+			d, st, ch, err := c.GetW(full)
+			return got{st, ch, d}, err
 		}
 		ok, st, err := c.Exists(full)
 		if err == nil && !ok {
 			err = zk.ErrNoNode
 		}
-		return got{st, nil}, err
+		return got{stat: st}, err
 	})
-	return g.stat, g.watch, err
+	return g.stat, g.watch, g.data, err
 }
 
 type existsResult struct {

@@ -1,0 +1,131 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// ErrRevoked is the cause of a lease's Context when another client asked
+// the holder to release (Revoke) and the lease was acquired WithRevocable.
+var ErrRevoked = errors.New("lock: release requested by a revoker")
+
+// RevokeMessage is the data Revoke writes on a holder's node: Curator's
+// revocation message, so Curator holders made revocable honour it too.
+const RevokeMessage = contend.RevokeMarker
+
+var revokeKinds = []string{Kind, ReadKind, WriteKind}
+
+// Revoke asks the current holders of the lock at path (a Mutex, or an
+// RWMutex's writer or leading readers) to release it, by writing
+// RevokeMessage on their nodes. Holders that acquired WithRevocable see
+// their lease Context cancelled with ErrRevoked and decide when to release;
+// others do not notice.
+//
+// With breakAfter > 0 it then waits up to breakAfter for those holders to
+// release, and deletes the nodes of those that did not (a forced break):
+// the next contender then takes the lock with a larger token, which fences
+// any write the broken holder still makes; a WithRevocable or WithNodeWatch
+// holder also loses its lease at once (ErrNodeDeleted). It returns the
+// holders it asked, and whether it had to break the lock.
+func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter time.Duration) (holders []Contender, broken bool, err error) {
+	b := newQueue(sess, path, revokeKinds, nil)
+	if b.err != nil {
+		return nil, false, b.err
+	}
+	if ctx == nil {
+		return nil, false, fmt.Errorf("lock: revoke %s: nil context", path)
+	}
+	all, err := b.Contenders(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	holders = currentHolders(all)
+	watches := make([]<-chan zk.Event, 0, len(holders))
+	for _, h := range holders {
+		full := b.q.Dir + "/" + h.Name
+		w, err := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+			if _, err := c.Set(full, []byte(RevokeMessage), -1); err != nil {
+				return nil, err
+			}
+			_, _, w, err := c.GetW(full) // GetW: a gone node leaves no watch
+			return w, err
+		})
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+		case err != nil:
+			return holders, false, fmt.Errorf("lock: revoke %s: %w", path, err)
+		default:
+			watches = append(watches, w)
+		}
+	}
+	if breakAfter <= 0 {
+		return holders, false, nil
+	}
+	deadline := time.NewTimer(breakAfter)
+	defer deadline.Stop()
+	for _, w := range watches {
+		if !waitDeleted(ctx, sess, w, deadline.C) {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return holders, false, context.Cause(ctx)
+	}
+	for _, h := range holders {
+		full := b.q.Dir + "/" + h.Name
+		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
+			return struct{}{}, c.Delete(full, -1)
+		})
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+		case err != nil:
+			return holders, broken, fmt.Errorf("lock: break %s: %w", path, err)
+		default:
+			broken = true
+		}
+	}
+	return holders, broken, nil
+}
+
+// waitDeleted waits on a node's data watch until the node is deleted; it
+// returns false when the deadline, ctx or the session ended the wait.
+func waitDeleted(ctx context.Context, sess *recipes.Session, w <-chan zk.Event, deadline <-chan time.Time) bool {
+	for {
+		select {
+		case ev := <-w:
+			if ev.Type == zk.EventNodeDeleted {
+				return true
+			}
+			return false // data changed again or watch gone: let the caller check
+		case <-deadline:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-sess.Done():
+			return false
+		}
+	}
+}
+
+// currentHolders returns who holds the lock according to the queue: the
+// first contender, or every reader ahead of the first writer.
+func currentHolders(all []Contender) []Contender {
+	if len(all) == 0 {
+		return nil
+	}
+	if all[0].Kind != ReadKind {
+		return all[:1]
+	}
+	n := 0
+	for n < len(all) && all[n].Kind == ReadKind {
+		n++
+	}
+	return all[:n]
+}
