@@ -1,4 +1,29 @@
-// Package lock implements ZooKeeper locks with fencing tokens.
+// Package lock implements ZooKeeper locks with fencing tokens: Mutex,
+// RWMutex, Semaphore and MultiLock, with revocation, lock-delay and writes
+// guarded by a held lease.
+//
+// # Recipes and what their tokens mean
+//
+//   - Mutex: exclusive. At most one live lease per lock path; its token is
+//     exclusive: every later holder has a larger one.
+//   - RWMutex: readers share, a writer excludes everyone, FIFO between them
+//     (a reader waits only for the nearest writer ahead, a writer for its
+//     immediate predecessor). Names are Curator's ("__READ__", "__WRIT__").
+//     A writer's token is exclusive; a reader's token is shared with the
+//     readers holding at the same time (every writer granted later has a
+//     larger token, so it still orders readers against writers).
+//   - Semaphore: at most n holders (Curator's InterProcessSemaphoreV2
+//     design: an internal mutex so only one waiter watches the holders; the
+//     permit count stored on the semaphore node and checked). A permit's
+//     token grows with every grant but is shared with up to n-1 holders.
+//   - MultiLock: several Mutexes all or nothing, acquired in a global order
+//     (no deadlock between overlapping sets), with one token per member.
+//
+// Lease.Guard applies ZooKeeper writes in one Multi that first checks our
+// node still exists, so they commit only while the lease is held. Revoke
+// asks holders acquired WithRevocable to release (and can break the lock
+// after a grace period); WithLockDelay delays the next grant after a holder
+// vanished without releasing. Package fence checks tokens at the resource.
 //
 // # Protocol
 //
