@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/recipes"
@@ -88,6 +89,24 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 	if err := e.check(ctx, "campaign"); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	t, err := e.campaign(ctx)
+	o := e.sess.Observer()
+	o.Acquired("election", start, err, nil, nil)
+	if err == nil {
+		o.Leadership("elected")
+		context.AfterFunc(t.Context(), func() {
+			if errors.Is(context.Cause(t.Context()), ErrResigned) {
+				o.Leadership("resigned")
+			} else {
+				o.Leadership("lost")
+			}
+		})
+	}
+	return t, err
+}
+
+func (e *Election) campaign(ctx context.Context) (*Term, error) {
 	for {
 		if err := e.sess.Err(); err != nil {
 			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
@@ -110,7 +129,7 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 		}
 		return &Term{
 			e:    e,
-			h:    contend.NewHold(e.q, ent, contend.HoldConfig{Policy: policy, Lost: ErrLost, Freed: ErrResigned}),
+			h:    contend.NewHold(e.q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}),
 			path: e.sess.Unpath(ent.Path),
 		}, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/recipes"
@@ -61,6 +62,26 @@ func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker
 	if ctx == nil {
 		return nil, fmt.Errorf("lock: acquire %s: nil context", b.path)
 	}
+	start, recipe := time.Now(), recipeOf(kind)
+	l, err := b.acquireAs(ctx, kind, recipe, blocks, try)
+	b.sess.Observer().Acquired(recipe, start, err, ErrLocked, nil)
+	return l, err
+}
+
+// recipeOf names a node kind for metrics.
+func recipeOf(kind string) string {
+	switch kind {
+	case ReadKind:
+		return "read"
+	case WriteKind:
+		return "write"
+	case LeaseKind:
+		return "semaphore"
+	}
+	return "mutex"
+}
+
+func (b *queue) acquireAs(ctx context.Context, kind, recipe string, blocks contend.Blocker, try bool) (*Lease, error) {
 	if err := b.sess.Err(); err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
@@ -80,7 +101,7 @@ func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker
 		}
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	cfg := contend.HoldConfig{Policy: b.sess.LossPolicy(), Lost: ErrLost, Freed: ErrReleased}
+	cfg := contend.HoldConfig{Recipe: recipe, Policy: b.sess.LossPolicy(), Lost: ErrLost, Freed: ErrReleased}
 	if b.opts.policy != nil {
 		cfg.Policy = *b.opts.policy
 	}

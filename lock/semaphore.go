@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 
@@ -89,6 +90,13 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("lock: semaphore %s: nil context", s.path)
 	}
+	start := time.Now()
+	l, err := s.acquirePermit(ctx, try)
+	s.sess.Observer().Acquired("semaphore", start, err, ErrLocked, nil)
+	return l, err
+}
+
+func (s *Semaphore) acquirePermit(ctx context.Context, try bool) (*Lease, error) {
 	if err := s.checkPermits(ctx); err != nil {
 		return nil, err
 	}
@@ -120,7 +128,7 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
 		policy = *s.opts.policy
 	}
 	return &Lease{
-		h:    contend.NewHold(s.leases, e, contend.HoldConfig{Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
+		h:    contend.NewHold(s.leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
 		path: s.sess.Unpath(e.Path),
 	}, nil
 }

@@ -1,6 +1,20 @@
 package recipes
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/zkrecipes/zkrecipes/internal/obs"
+)
+
+func init() {
+	// Most specific first: a loss error may wrap several.
+	obs.RegisterCause(ErrSuspended, "suspended")
+	obs.RegisterCause(ErrExpired, "expired")
+	obs.RegisterCause(ErrDeadline, "deadline")
+	obs.RegisterCause(ErrSessionChanged, "session_changed")
+	obs.RegisterCause(ErrAuthFailed, "auth_failed")
+	obs.RegisterCause(ErrClosed, "closed")
+}
 
 // Reasons a Session ends. Session.Err returns one of them (possibly
 // wrapped); recipes wrap them into their own loss errors, so

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // LossPolicy says when a held lease (a lock, a permit, a leadership term)
@@ -49,6 +50,7 @@ type config struct {
 	margin           time.Duration
 	handshakeTimeout time.Duration
 	dial             zk.Dialer
+	meters           metric.MeterProvider
 }
 
 // DefaultSessionTimeout is the session timeout requested when none is given.
@@ -159,6 +161,20 @@ func WithDialer(d zk.Dialer) Option {
 			return fmt.Errorf("recipes: nil dialer")
 		}
 		c.dial = d
+		return nil
+	}
+}
+
+// WithMeterProvider sets the OpenTelemetry meter provider the session and
+// its recipes record metrics with (docs/METRICS.md). The default is the
+// global provider (otel.GetMeterProvider), a no-op until the application
+// installs one.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		if mp == nil {
+			return fmt.Errorf("recipes: nil meter provider")
+		}
+		c.meters = mp
 		return nil
 	}
 }

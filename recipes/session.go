@@ -32,7 +32,9 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"go.opentelemetry.io/otel"
 
+	"github.com/zkrecipes/zkrecipes/internal/obs"
 	"github.com/zkrecipes/zkrecipes/internal/wire"
 )
 
@@ -66,6 +68,7 @@ type Session struct {
 	dispatchMu sync.Mutex // one dispatcher at a time keeps calls in order
 
 	created   createdLog
+	obs       *obs.Observer
 	ctx       context.Context // cancelled, with Err as cause, when the session ends
 	cancel    context.CancelCauseFunc
 	closeReq  chan struct{}
@@ -115,6 +118,10 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		listeners: make(map[*listener]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	if cfg.meters == nil {
+		cfg.meters = otel.GetMeterProvider()
+	}
+	s.obs = obs.New(cfg.meters)
 	s.dialer = &wire.Dialer{
 		Dial:             cfg.dial,
 		HandshakeTimeout: cfg.handshakeTimeout,
@@ -310,6 +317,11 @@ func (s *Session) setStateLocked(st State, err error) {
 	if st == StateSuspended || st == StateLost {
 		lvl = slog.LevelWarn
 	}
+	var suspendedFor time.Duration
+	if prev == StateSuspended && !s.suspendedAt.IsZero() {
+		suspendedFor = now.Sub(s.suspendedAt)
+	}
+	s.obs.Transition(st.String(), err, suspendedFor)
 	attrs := []any{"session", fmt.Sprintf("0x%x", s.id), "from", prev.String(), "to", st.String()}
 	if err != nil {
 		attrs = append(attrs, "cause", err)
@@ -451,6 +463,10 @@ func (s *Session) waitDeadline(timer *time.Timer) bool {
 	}
 	return true
 }
+
+// Observer returns the session's metric instruments, for zkrecipes' own
+// recipes (the type is internal).
+func (s *Session) Observer() *obs.Observer { return s.obs }
 
 // Go runs fn in a goroutine owned by the session: Close waits for it. fn
 // must return soon after the session is over (Done). Go returns false, and

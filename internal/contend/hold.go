@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/obs"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -15,6 +17,8 @@ import (
 // held it: by another client, or by the server as it expired our session
 // (the deletion can reach us before the news of the expiry does).
 var ErrNodeDeleted = errors.New("contender node deleted")
+
+func init() { obs.RegisterCause(ErrNodeDeleted, "node_deleted") }
 
 // Hold is a held position in a queue (a lock, a permit, a term). It watches
 // its own node and the session, and ends with ErrLost wrapping the cause,
@@ -32,6 +36,8 @@ type Hold struct {
 	done   chan struct{}
 	stop   chan struct{} // closed when Release begins: the monitor stops
 
+	granted time.Time
+
 	mu        sync.Mutex
 	err       error
 	releasing bool
@@ -45,6 +51,7 @@ const RevokeMarker = "__REVOKE__"
 
 // HoldConfig says how a Hold behaves.
 type HoldConfig struct {
+	Recipe string // metric label: mutex, read, write, semaphore, election
 	Policy recipes.LossPolicy
 	Lost   error // the recipe's loss sentinel, wrapped with the cause
 	Freed  error // the recipe's release sentinel
@@ -64,7 +71,7 @@ type HoldConfig struct {
 func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
 	policy, lost, freed := cfg.Policy, cfg.Lost, cfg.Freed
 	h := &Hold{
-		q: q, e: e, cfg: cfg, policy: policy, lost: lost, freed: freed,
+		q: q, e: e, cfg: cfg, policy: policy, lost: lost, freed: freed, granted: time.Now(),
 		done: make(chan struct{}),
 		stop: make(chan struct{}),
 	}
@@ -149,6 +156,11 @@ func (h *Hold) end(err error) {
 	h.err = err
 	h.cancel(err)
 	close(h.done)
+	var cause error
+	if !errors.Is(err, h.freed) {
+		cause = err
+	}
+	h.q.Sess.Observer().Ended(h.cfg.Recipe, h.granted, cause)
 	if h.unlisten != nil {
 		h.unlisten()
 	}
@@ -275,7 +287,7 @@ func (h *Hold) revalidate() (<-chan zk.Event, []byte, error) {
 // live on, so it does not block the others until Release is called.
 func (h *Hold) cleanupAfterLoss() {
 	if h.q.Sess.Err() == nil {
-		h.q.Abandon(h.e.Path)
+		h.q.Abandon(h.e.Path, "after_loss")
 	}
 }
 
@@ -302,20 +314,24 @@ func (h *Hold) Release(ctx context.Context) error {
 		h.end(h.freed) // the node ends with the session
 		return nil
 	}
+	o := h.q.Sess.Observer()
 	if err := recipes.Retry(ctx, h.q.Sess, h.deleteNode); err != nil {
 		if h.q.Sess.Err() != nil {
 			h.end(h.freed)
 			return nil
 		}
+		o.Released(h.cfg.Recipe, "failed")
 		h.q.Sess.Cleanup("release "+h.e.Path, func(ctx context.Context) error {
 			if err := h.deleteNode(ctx); err != nil {
 				return err
 			}
+			o.Released(h.cfg.Recipe, "background_done")
 			h.end(h.freed)
 			return nil
 		})
 		return fmt.Errorf("release %s: %w (the delete goes on in the background)", h.e.Path, err)
 	}
+	o.Released(h.cfg.Recipe, "released")
 	if !wasLost {
 		h.end(h.freed)
 	}

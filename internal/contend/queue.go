@@ -199,7 +199,7 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 				found = p
 				continue
 			}
-			q.Abandon(p)
+			q.Abandon(p, "foreign_guid")
 		}
 		return nil
 	})
@@ -251,7 +251,7 @@ func (q *Queue) discardCreate(ctx context.Context, guid string, res <-chan creat
 		case r := <-res:
 			switch {
 			case r.err == nil:
-				q.Leave(dctx, r.path)
+				q.Sess.Observer().Cleaned("discarded", q.Leave(dctx, r.path))
 				return
 			case !recipes.IsTransient(r.err):
 				return // refused: nothing was created
@@ -280,21 +280,34 @@ func (q *Queue) abandonCreate(guid string, res <-chan created) {
 			case r := <-res:
 				res = nil
 				if r.err == nil {
-					return q.deletePath(ctx, r.path)
+					err := q.deletePath(ctx, r.path)
+					if err == nil {
+						q.Sess.Observer().Cleaned("lost_reply", nil)
+					}
+					return err
 				}
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
 		}
-		return q.deleteGUID(ctx, guid)
+		err := q.deleteGUID(ctx, guid)
+		if err == nil {
+			q.Sess.Observer().Cleaned("lost_reply", nil)
+		}
+		return err
 	})
 }
 
 // Abandon deletes our node at full path, now if possible, else in the
 // background until it is gone or the session is over.
-func (q *Queue) Abandon(full string) {
+// reason labels the cleanup metric (abandoned, after_loss...).
+func (q *Queue) Abandon(full, reason string) {
 	q.Sess.Cleanup("contender "+full, func(ctx context.Context) error {
-		return q.deletePath(ctx, full)
+		err := q.deletePath(ctx, full)
+		if err == nil {
+			q.Sess.Observer().Cleaned(reason, nil)
+		}
+		return err
 	})
 }
 
@@ -304,7 +317,7 @@ func (q *Queue) Abandon(full string) {
 func (q *Queue) Discard(ctx context.Context, full string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.Sess.Timeout())
 	defer cancel()
-	q.Leave(dctx, full)
+	q.Sess.Observer().Cleaned("discarded", q.Leave(dctx, full))
 }
 
 // Leave deletes our node, retrying across disconnects until ctx is done.
@@ -313,7 +326,7 @@ func (q *Queue) Discard(ctx context.Context, full string) {
 func (q *Queue) Leave(ctx context.Context, full string) error {
 	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error { return q.deletePath(ctx, full) })
 	if err != nil && q.Sess.Err() == nil {
-		q.Abandon(full)
+		q.Abandon(full, "abandoned")
 	}
 	return err
 }
