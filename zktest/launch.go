@@ -38,3 +38,17 @@ func (c *Cluster) Stop() {
 	c.stop()
 	c.disposeDir(false, func(string, ...any) {})
 }
+
+// Available reports whether Launch can provide ZooKeeper servers here: an
+// external ensemble in ZKTEST_SERVERS, or an installation to launch. The
+// error says how to get one. Test mains can use it to skip a package whose
+// runnable Examples need servers.
+func Available() error {
+	if len(externalServers()) > 0 {
+		return nil
+	}
+	if _, err := findInstallation(); err != nil {
+		return fmt.Errorf("zktest: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package membership_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/zkrecipes/zkrecipes/membership"
+	"github.com/zkrecipes/zkrecipes/recipes"
+	"github.com/zkrecipes/zkrecipes/zktest"
+)
+
+// A scheduler lists the live workers; workers join with their address.
+func ExampleGroup() {
+	ctx := context.Background()
+	servers := exampleServers() // your ensemble, e.g. []string{"zk1:2181", "zk2:2181"}
+
+	worker, err := recipes.Connect(ctx, servers)
+	if err != nil {
+		panic(err)
+	}
+	defer worker.Close()
+	m, err := membership.New(worker, "/examples/workers").Join(ctx, "worker-1", []byte("10.0.0.7:8080"))
+	if err != nil {
+		panic(err)
+	}
+
+	scheduler, err := recipes.Connect(ctx, servers)
+	if err != nil {
+		panic(err)
+	}
+	defer scheduler.Close()
+	live, err := membership.New(scheduler, "/examples/workers").Members(ctx)
+	if err != nil {
+		panic(err)
+	}
+	for _, w := range live {
+		fmt.Printf("%s at %s\n", w.ID, w.Data)
+	}
+	if err := m.Leave(ctx); err != nil {
+		panic(err)
+	}
+	// Output: worker-1 at 10.0.0.7:8080
+}
+
+var (
+	exampleOnce    sync.Once
+	exampleCluster *zktest.Cluster
+)
+
+// exampleServers starts one server for the Examples, once.
+func exampleServers() []string {
+	exampleOnce.Do(func() {
+		c, err := zktest.Launch(zktest.Config{})
+		if err != nil {
+			panic(err)
+		}
+		exampleCluster = c
+	})
+	return exampleCluster.Addrs()
+}
+
+func skipWithoutZooKeeper(m *testing.M) {
+	if err := zktest.Available(); err != nil && os.Getenv("ZKTEST_REQUIRE") != "1" {
+		fmt.Println("skipping package membership:", err)
+		os.Exit(0)
+	}
+}
