@@ -115,7 +115,7 @@ func (e *Election) campaign(ctx context.Context) (*Term, error) {
 		if err != nil {
 			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
-		err = e.q.Wait(ctx, ent, list, contend.Predecessor, false)
+		susp, err := e.q.Wait(ctx, ent, list, contend.Predecessor, false, ent.Suspensions)
 		if errors.Is(err, contend.ErrNodeGone) && e.sess.Err() == nil && ctx.Err() == nil {
 			continue // our node was deleted: re-join, never re-assert an old node
 		}
@@ -129,7 +129,7 @@ func (e *Election) campaign(ctx context.Context) (*Term, error) {
 		}
 		return &Term{
 			e:    e,
-			h:    contend.NewHold(e.q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}),
+			h:    contend.NewHold(e.q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}, susp),
 			path: e.sess.Unpath(ent.Path),
 		}, nil
 	}

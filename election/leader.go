@@ -91,6 +91,7 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 	defer close(out)
 	var last *Leader
 	for {
+		_, changed := e.sess.Changed() // before reading: a change during the read is not missed
 		var (
 			cur   Leader
 			watch <-chan zk.Event
@@ -117,7 +118,6 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 			}
 			continue // read afresh before waiting: changes may have happened meanwhile
 		}
-		_, changed := e.sess.Changed()
 		select {
 		case <-watch:
 		case <-changed:

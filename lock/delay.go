@@ -22,8 +22,9 @@ const (
 
 // delayAfterAbandon runs once e heads the queue: if the previous holder
 // recorded itself and its node is gone without a clean release, it waits
-// the lock-delay, then records e as the holder.
-func (b *queue) delayAfterAbandon(ctx context.Context, e *contend.Entry) error {
+// the lock-delay (a Try form returns ErrBlocked instead), then records e as
+// the holder.
+func (b *queue) delayAfterAbandon(ctx context.Context, e *contend.Entry, try bool) error {
 	type got struct {
 		data []byte
 		ok   bool
@@ -53,6 +54,9 @@ func (b *queue) delayAfterAbandon(ctx context.Context, e *contend.Entry) error {
 		})
 		if err != nil {
 			return err
+		}
+		if gone && try {
+			return contend.ErrBlocked // the lock-delay is still running
 		}
 		if gone {
 			b.sess.Logger().Info("lock-delay: previous holder vanished without releasing",

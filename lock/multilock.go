@@ -86,8 +86,11 @@ func (ml *MultiLock) acquire(ctx context.Context, try bool) (*MultiLease, error)
 	return newMultiLease(held), nil
 }
 
-// MultiLease holds every lock of a MultiLock. It is lost as soon as any of
-// its leases is lost. Its methods are safe for concurrent use.
+// MultiLease holds every lock of a MultiLock. It is over as soon as any of
+// its leases' Context is cancelled: lost, revoked (WithRevocable: the
+// members stay held until Release, as for a Lease, but the MultiLease's
+// Done closes and Err returns the revocation cause) or released. Its
+// methods are safe for concurrent use.
 type MultiLease struct {
 	leases []*Lease
 	ctx    context.Context
@@ -121,11 +124,12 @@ func (ml *MultiLease) Token(path string) (Token, bool) {
 // begins; context.Cause is that member's cause.
 func (ml *MultiLease) Context() context.Context { return ml.ctx }
 
-// Done is closed as soon as any member lease is lost, or Release begins.
+// Done is closed as soon as any member lease's Context is cancelled (lost,
+// revoked or released), or Release begins.
 func (ml *MultiLease) Done() <-chan struct{} { return ml.ctx.Done() }
 
-// Err is nil until Done; then the cause of the first member that ended
-// (wrapping ErrLost), or ErrReleased.
+// Err is nil until Done; then the cause of the first member whose Context
+// was cancelled (wrapping ErrLost or ErrRevoked), or ErrReleased.
 func (ml *MultiLease) Err() error {
 	if ml.ctx.Err() == nil {
 		return nil

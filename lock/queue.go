@@ -89,10 +89,10 @@ func (b *queue) acquireAs(ctx context.Context, kind, recipe string, blocks conte
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	err = b.q.Wait(ctx, e, list, blocks, try)
+	susp, err := b.q.Wait(ctx, e, list, blocks, try, e.Suspensions)
 	delay := b.opts.lockDelay > 0 && kind != ReadKind
 	if err == nil && delay {
-		err = b.delayAfterAbandon(ctx, e)
+		err = b.delayAfterAbandon(ctx, e, try)
 	}
 	if err != nil {
 		b.q.Discard(ctx, e.Path)
@@ -112,7 +112,7 @@ func (b *queue) acquireAs(ctx context.Context, kind, recipe string, blocks conte
 		cfg.ReleaseOps = func() []any { return b.markReleased(e) }
 	}
 	return &Lease{
-		h:    contend.NewHold(b.q, e, cfg),
+		h:    contend.NewHold(b.q, e, cfg, susp),
 		path: b.sess.Unpath(e.Path),
 	}, nil
 }

@@ -47,22 +47,13 @@ func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter 
 		return nil, false, err
 	}
 	holders = currentHolders(all)
-	watches := make([]<-chan zk.Event, 0, len(holders))
 	for _, h := range holders {
 		full := b.q.Dir + "/" + h.Name
-		w, err := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
-			if _, err := c.Set(full, []byte(RevokeMessage), -1); err != nil {
-				return nil, err
-			}
-			_, _, w, err := c.GetW(full) // GetW: a gone node leaves no watch
-			return w, err
+		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
+			return c.Set(full, []byte(RevokeMessage), -1)
 		})
-		switch {
-		case errors.Is(err, zk.ErrNoNode):
-		case err != nil:
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return holders, false, fmt.Errorf("lock: revoke %s: %w", path, err)
-		default:
-			watches = append(watches, w)
 		}
 	}
 	if breakAfter <= 0 {
@@ -70,8 +61,8 @@ func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter 
 	}
 	deadline := time.NewTimer(breakAfter)
 	defer deadline.Stop()
-	for _, w := range watches {
-		if !waitDeleted(ctx, sess, w, deadline.C) {
+	for _, h := range holders {
+		if !waitDeleted(ctx, sess, b.q.Dir+"/"+h.Name, deadline.C) {
 			break
 		}
 	}
@@ -94,16 +85,25 @@ func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter 
 	return holders, broken, nil
 }
 
-// waitDeleted waits on a node's data watch until the node is deleted; it
-// returns false when the deadline, ctx or the session ended the wait.
-func waitDeleted(ctx context.Context, sess *recipes.Session, w <-chan zk.Event, deadline <-chan time.Time) bool {
+// waitDeleted waits until the node at full is deleted; it returns false
+// when the deadline, ctx or the session ended the wait first. Other events
+// (its data changed again) only re-arm the watch.
+func waitDeleted(ctx context.Context, sess *recipes.Session, full string, deadline <-chan time.Time) bool {
 	for {
+		_, changed := sess.Changed()
+		w, err := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+			_, _, w, err := c.GetW(full)
+			return w, err
+		})
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			return true
+		case err != nil && !recipes.IsTransient(err):
+			return false
+		}
 		select {
-		case ev := <-w:
-			if ev.Type == zk.EventNodeDeleted {
-				return true
-			}
-			return false // data changed again or watch gone: let the caller check
+		case <-w: // nil on a transient error: wait for the state change
+		case <-changed:
 		case <-deadline:
 			return false
 		case <-ctx.Done():

@@ -56,6 +56,9 @@ func NewSemaphore(sess *recipes.Session, path string, permits int, opts ...Optio
 	if s.err == nil && permits < 1 {
 		s.err = fmt.Errorf("lock: semaphore %s: permits must be at least 1, got %d", path, permits)
 	}
+	if s.err == nil && (s.opts.revocable || s.opts.lockDelay > 0) {
+		s.err = fmt.Errorf("lock: semaphore %s: WithRevocable and WithLockDelay apply to Mutex and RWMutex only", path)
+	}
 	if s.err == nil {
 		s.mutex = &Mutex{newQueue(sess, path+"/locks", mutexKinds, opts)}
 		// The internal mutex only serialises waiters: no revocation, no
@@ -112,11 +115,12 @@ func (s *Semaphore) acquirePermit(ctx context.Context, try bool) (*Lease, error)
 	}
 	defer guard.Release(context.WithoutCancel(ctx))
 
-	e, _, err := s.leases.Join(ctx, LeaseKind, s.opts.data, false)
+	e, _, err := s.leases.Join(ctx, LeaseKind, s.opts.data, s.opts.watch)
 	if err != nil {
 		return nil, fmt.Errorf("lock: semaphore %s: %w", s.path, err)
 	}
-	if err := s.awaitPermit(ctx, e, try); err != nil {
+	susp, err := s.awaitPermit(ctx, e, try)
+	if err != nil {
 		s.leases.Discard(ctx, e.Path)
 		if errors.Is(err, contend.ErrBlocked) {
 			return nil, ErrLocked
@@ -128,16 +132,17 @@ func (s *Semaphore) acquirePermit(ctx context.Context, try bool) (*Lease, error)
 		policy = *s.opts.policy
 	}
 	return &Lease{
-		h:    contend.NewHold(s.leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
+		h:    contend.NewHold(s.leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}, susp),
 		path: s.sess.Unpath(e.Path),
 	}, nil
 }
 
 // awaitPermit waits until our permit node is among the n lowest, watching
 // the permit holders' list (only the internal mutex's holder does this).
-func (s *Semaphore) awaitPermit(ctx context.Context, e *contend.Entry, try bool) error {
+func (s *Semaphore) awaitPermit(ctx context.Context, e *contend.Entry, try bool) (uint64, error) {
 	for {
 		_, changed := s.sess.Changed()
+		susp := s.sess.Suspensions()
 		type got struct {
 			children []string
 			watch    <-chan zk.Event
@@ -152,28 +157,28 @@ func (s *Semaphore) awaitPermit(ctx context.Context, e *contend.Entry, try bool)
 			return err
 		})
 		if err != nil {
-			return err
+			return susp, err
 		}
 		list := contend.Sorted(g.children, s.leases.Kinds)
 		me := contend.Index(list, e.Node.Name)
 		switch {
 		case me < 0:
 			if serr := s.sess.Err(); serr != nil {
-				return serr
+				return susp, serr
 			}
-			return fmt.Errorf("%w: %s", contend.ErrNodeGone, e.Path)
+			return susp, fmt.Errorf("%w: %s", contend.ErrNodeGone, e.Path)
 		case me < s.permits:
-			return s.sess.Err()
+			return susp, s.sess.Err()
 		case try:
-			return contend.ErrBlocked
+			return susp, contend.ErrBlocked
 		}
 		select {
 		case <-g.watch:
 		case <-changed:
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return susp, context.Cause(ctx)
 		case <-s.sess.Done():
-			return s.sess.Err()
+			return susp, s.sess.Err()
 		}
 	}
 }

@@ -64,6 +64,7 @@ type Session struct {
 	listeners   map[*listener]struct{}
 	notes       []note // listener calls queued under mu, made by dispatch
 	suspendedAt time.Time
+	suspensions uint64
 
 	dispatchMu sync.Mutex // one dispatcher at a time keeps calls in order
 
@@ -247,6 +248,15 @@ func (s *Session) State() State {
 	return s.state
 }
 
+// Suspensions returns how many times the session has been suspended so
+// far. A recipe that reads it before a decision and again after knows
+// whether the connection dropped in between, even if it is back.
+func (s *Session) Suspensions() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.suspensions
+}
+
 // Changed returns the current state and a channel that is closed at the next
 // state change. Recipes select on it to re-check their condition after a
 // suspension or a reconnect without missing a change.
@@ -299,6 +309,7 @@ func (s *Session) setStateLocked(st State, err error) {
 	switch st {
 	case StateSuspended:
 		s.suspendedAt = now
+		s.suspensions++
 	case StateLost:
 		s.err = err
 		s.cancel(err)

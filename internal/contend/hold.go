@@ -34,15 +34,15 @@ type Hold struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	done   chan struct{}
-	stop   chan struct{} // closed when Release begins: the monitor stops
+	kick   chan struct{} // asks the monitor to revalidate after a reconnect
 
 	granted time.Time
 
 	mu        sync.Mutex
 	err       error
 	releasing bool
-	suspended bool   // seen suspended, not yet reconnected (listener mode)
-	unlisten  func() // removes the session listener (listener mode)
+	suspended bool   // seen suspended, not yet reconnected
+	unlisten  func() // removes the session listener
 }
 
 // RevokeMarker is the data a revoker writes on a holder's node to ask it to
@@ -64,39 +64,58 @@ type HoldConfig struct {
 	ReleaseOps func() []any
 }
 
-// NewHold starts watching e, held in q, and returns its Hold. A hold whose
-// entry watches its own node runs a monitor goroutine; one that does not
-// (the common case) only follows the session's state, through a listener:
-// no goroutine.
-func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
+// NewHold starts watching e, held in q, and returns its Hold. The hold
+// follows the session's state through a listener, which sees every change
+// in order (no goroutine); a hold whose entry watches its own node also
+// runs a monitor goroutine for that watch. suspensions is the session's
+// Suspensions count when the caller decided it holds: if the session was
+// suspended since, the hold re-checks its node before it is handed out.
+func NewHold(q *Queue, e *Entry, cfg HoldConfig, suspensions uint64) *Hold {
 	policy, lost, freed := cfg.Policy, cfg.Lost, cfg.Freed
 	h := &Hold{
 		q: q, e: e, cfg: cfg, policy: policy, lost: lost, freed: freed, granted: time.Now(),
 		done: make(chan struct{}),
-		stop: make(chan struct{}),
+		kick: make(chan struct{}, 1),
 	}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
-	if e.Watch != nil {
-		if !q.Sess.Go(h.monitor) {
-			h.end(fmt.Errorf("%w: %w", lost, recipes.ErrClosed))
-		}
-		return h
-	}
 	unlisten := q.Sess.OnStateChange(h.onState)
 	h.mu.Lock()
 	h.unlisten = unlisten
-	ended := h.err != nil
 	h.mu.Unlock()
-	if ended {
-		unlisten()
+	if e.Watch != nil && !q.Sess.Go(h.monitor) {
+		h.end(fmt.Errorf("%w: %w", lost, recipes.ErrClosed))
+		return h
 	}
 	// A change before the listener was in place is seen here.
 	h.onState(recipes.StateEvent{State: q.Sess.State(), Err: q.Sess.Err()})
+	if q.Sess.Suspensions() != suspensions && h.Err() == nil {
+		// Suspended and back between the decision and the listener: under
+		// LoseOnSuspend the lease may already be lost; check the node.
+		if policy == recipes.LoseOnSuspend {
+			h.loseTo(recipes.ErrSuspended)
+			h.cleanupAfterLoss()
+		} else {
+			h.revalidateLater()
+		}
+	}
 	return h
 }
 
-// onState is the session listener of a hold without a node watch. It runs
-// on the goroutine that saw the change and must not block.
+// revalidateLater re-checks our node after a reconnect: in the monitor when
+// there is one (it owns the watch), else in a goroutine of its own.
+func (h *Hold) revalidateLater() {
+	if h.e.Watch != nil {
+		select {
+		case h.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	h.q.Sess.Go(func() { h.rearm() })
+}
+
+// onState is the hold's session listener. It runs on the goroutine that
+// saw the change and must not block.
 func (h *Hold) onState(ev recipes.StateEvent) {
 	h.mu.Lock()
 	over, releasing := h.err != nil, h.releasing
@@ -124,7 +143,7 @@ func (h *Hold) onState(ev recipes.StateEvent) {
 		h.loseTo(recipes.ErrSuspended)
 		h.cleanupAfterLoss()
 	case revalidate:
-		h.q.Sess.Go(func() { h.rearm() })
+		h.revalidateLater()
 	}
 }
 
@@ -176,40 +195,19 @@ func (h *Hold) loseTo(cause error) {
 	h.end(fmt.Errorf("%w: %w", h.lost, cause))
 }
 
-// monitor ends the hold when the session or the node says it is lost. Once
-// Release has begun it only waits for the end (a session that ends first
-// releases the node with it).
+// monitor follows our node's watch: the hold is lost when the node is
+// deleted, revoked (context cancelled) when a revocation is written on it,
+// and the watch is re-armed after data changes and, when onState kicks it,
+// after a reconnect. Session states are onState's: it sees them all, in
+// order. Once Release has begun, node events are ignored.
 func (h *Hold) monitor() {
-	watch, stop := h.e.Watch, h.stop
-	suspended := false
+	watch := h.e.Watch
 	for {
-		st, changed := h.q.Sess.Changed()
-		h.mu.Lock()
-		releasing := h.releasing
-		h.mu.Unlock()
-		switch {
-		case st == recipes.StateLost && releasing:
-			h.end(h.freed)
-			return
-		case st == recipes.StateLost:
-			h.loseTo(h.q.Sess.Err())
-			return
-		case releasing:
-		case st == recipes.StateSuspended && h.policy == recipes.LoseOnSuspend:
-			h.loseTo(recipes.ErrSuspended)
-			h.cleanupAfterLoss()
-			return
-		case st == recipes.StateSuspended:
-			suspended = true
-		case st == recipes.StateReconnected && suspended:
-			suspended = false
-			var ok bool
-			if watch, ok = h.rearm(); !ok {
-				return
-			}
-		}
 		select {
 		case ev := <-watch:
+			h.mu.Lock()
+			releasing := h.releasing
+			h.mu.Unlock()
 			switch {
 			case releasing:
 				watch = nil
@@ -217,7 +215,7 @@ func (h *Hold) monitor() {
 				h.loseTo(ErrNodeDeleted)
 				return
 			case ev.Type == zk.EventNotWatching:
-				watch = nil // the session state says what happened
+				watch = nil // the session is over: onState ends the hold
 			default: // our node's data changed: re-arm, and look for a revocation
 				var ok bool
 				var data []byte
@@ -228,9 +226,11 @@ func (h *Hold) monitor() {
 					h.cancel(h.cfg.Revoked) // held until released; Err stays nil
 				}
 			}
-		case <-changed:
-		case <-stop:
-			watch, stop = nil, nil
+		case <-h.kick:
+			var ok bool
+			if watch, _, ok = h.rearmData(); !ok {
+				return
+			}
 		case <-h.done:
 			return
 		}
@@ -304,7 +304,6 @@ func (h *Hold) Release(ctx context.Context) error {
 	}
 	if !h.releasing {
 		h.releasing = true
-		close(h.stop)
 		h.cancel(h.freed)
 	}
 	wasLost := h.err != nil

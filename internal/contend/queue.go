@@ -17,7 +17,7 @@ var ErrBlocked = errors.New("contend: blocked by another contender")
 
 // ErrNodeGone is returned when our own contender node disappeared while we
 // waited (deleted by someone else, or by the end of our session).
-var ErrNodeGone = errors.New("contend: our contender node was deleted")
+var ErrNodeGone = fmt.Errorf("contend: our contender node is gone: %w", ErrNodeDeleted)
 
 // Queue is one contender queue: the children of Dir.
 type Queue struct {
@@ -33,6 +33,9 @@ type Entry struct {
 	Path  string          // full path of our node
 	Stat  zk.Stat         // Czxid (the token) and EphemeralOwner; the rest only when read
 	Watch <-chan zk.Event // a watch on our node, when Join was asked for one
+	// Suspensions is the session's Suspensions count read just before the
+	// list Join returned was read: pass it to Wait.
+	Suspensions uint64
 }
 
 // Join creates our protected ephemeral-sequential node of the given kind and
@@ -56,6 +59,7 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 	e := &Entry{Path: full}
 	e.Node, _ = Parse(path.Base(full), []string{kind})
 	reply, seen := q.Sess.TakeCreated(full)
+	e.Suspensions = q.Sess.Suspensions()
 	var (
 		children []string
 		listErr  error
@@ -87,7 +91,17 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 		return nil, nil, q.lostErr(fmt.Errorf("contend: node %s belongs to session 0x%x, not ours (0x%x)", full, stat.EphemeralOwner, owner))
 	}
 	e.Stat = *stat
-	return e, Sorted(children, q.Kinds), nil
+	list := Sorted(children, q.Kinds)
+	for i := 0; i < len(list); i++ {
+		if n := list[i]; n.GUID == e.Node.GUID && n.Name != e.Node.Name {
+			// A create of ours that landed twice (recovered after a lost
+			// reply): only one node may stand for us.
+			q.Abandon(q.Dir+"/"+n.Name, "duplicate")
+			list = append(list[:i], list[i+1:]...)
+			i--
+		}
+	}
+	return e, list, nil
 }
 
 // lostErr returns the session's end if it is over, else err.
@@ -176,10 +190,13 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 	var found string
 	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
 		found = ""
-		children, err := q.children(ctx)
+		// After a reconnect we may talk to a server that has not applied
+		// our create yet: sync it with the leader before listing.
+		children, err := q.syncedChildren(ctx)
 		if err != nil {
 			return err
 		}
+		var mine []Node
 		for _, c := range children {
 			if !hasGUID(c, guid) {
 				continue
@@ -195,11 +212,23 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 			if !r.ok {
 				continue
 			}
-			if r.stat.EphemeralOwner == q.Sess.ID() {
-				found = p
+			if r.stat.EphemeralOwner != q.Sess.ID() {
+				q.Abandon(p, "foreign_guid") // an older session's: not ours
 				continue
 			}
-			q.Abandon(p, "foreign_guid")
+			if n, ok := Parse(c, q.Kinds); ok {
+				mine = append(mine, n)
+			}
+		}
+		// Keep the lowest node of ours; any other (a create that landed
+		// twice) would block us behind ourselves.
+		sorted := Sorted(names(mine), q.Kinds)
+		for i, n := range sorted {
+			if i == 0 {
+				found = q.Dir + "/" + n.Name
+				continue
+			}
+			q.Abandon(q.Dir+"/"+n.Name, "duplicate")
 		}
 		return nil
 	})
@@ -207,6 +236,26 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 		return "", q.wrap("recover contender in", err)
 	}
 	return found, nil
+}
+
+func names(ns []Node) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// syncedChildren lists the parent after syncing the server we talk to with
+// the leader, so the list reflects every write committed before.
+func (q *Queue) syncedChildren(ctx context.Context) ([]string, error) {
+	_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (string, error) {
+		return c.Sync(q.Dir)
+	})
+	if err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return nil, err
+	}
+	return q.children(ctx)
 }
 
 // stat reads the stat of full, with a data watch when watch is set (GetW:
@@ -342,7 +391,7 @@ func (q *Queue) deletePath(ctx context.Context, full string) error {
 }
 
 func (q *Queue) deleteGUID(ctx context.Context, guid string) error {
-	children, err := q.children(ctx)
+	children, err := q.syncedChildren(ctx)
 	if err != nil {
 		return err
 	}

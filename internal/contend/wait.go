@@ -25,27 +25,45 @@ func Predecessor(list []Node, me int) (Node, bool) {
 // Wait blocks until no contender blocks e, watching only the blocker. It
 // re-lists the queue on every wake-up and every session state change, except
 // in one case: when the blocker was the only contender that blocked us
-// (removing it from the last listing frees us), its deletion alone frees us.
-// No node can appear below ours while ours exists (sequence numbers only
-// grow under a parent that cannot be removed while it has children).
+// (removing it from the last listing frees us) and the session did not
+// change state meanwhile, its deletion frees us without a fresh list,
+// provided our own node still exists: no node can appear below ours while
+// ours exists (sequence numbers only grow under a parent that cannot be
+// removed while it has children). That proof is a check of our node's
+// watch when we keep one (events arrive in zxid order on one connection),
+// else one Exists, which is cheaper for the server than a children list.
 //
 // With try set, Wait returns ErrBlocked instead of waiting. It returns
 // ErrNodeGone (or the session's end) if our node disappears.
-func (q *Queue) Wait(ctx context.Context, e *Entry, list []Node, blocks Blocker, try bool) error {
+//
+// susp is the session's Suspensions count read before list was read. Wait
+// returns the count read before the reads its final decision rests on, for
+// NewHold: a suspension after that point is one the hold must look at.
+func (q *Queue) Wait(ctx context.Context, e *Entry, list []Node, blocks Blocker, try bool, susp uint64) (uint64, error) {
+	fresh := true // list is a listing, not a listing minus a deleted blocker
 	for {
 		me := Index(list, e.Node.Name)
 		if me < 0 {
-			return q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, e.Path))
+			return susp, q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, e.Path))
 		}
 		pred, blocked := blocks(list, me)
 		if !blocked {
-			if deletedBefore(e) {
-				return q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, e.Path))
+			if !fresh {
+				if e.Watch == nil {
+					susp = q.Sess.Suspensions()
+				}
+				gone, err := q.ownNodeGone(ctx, e)
+				if err != nil {
+					return susp, err
+				}
+				if gone {
+					return susp, q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, e.Path))
+				}
 			}
-			return q.Sess.Err() // nil unless the session ended meanwhile
+			return susp, q.Sess.Err() // nil unless the session ended meanwhile
 		}
 		if try {
-			return ErrBlocked
+			return susp, ErrBlocked
 		}
 		// Would the blocker's deletion alone free us?
 		rest := make([]Node, 0, len(list)-1)
@@ -64,30 +82,64 @@ func (q *Queue) Wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 		})
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
-			if soleBlocker {
-				list = rest
+			if soleBlocker && !closed(changed) {
+				list, fresh = rest, false
 				continue
 			}
 		case err != nil && !recipes.IsTransient(err):
-			return q.lostErrOr(q.wrap("watch blocker in", err))
+			return susp, q.lostErrOr(q.wrap("watch blocker in", err))
 		case err == nil:
 			select {
 			case ev := <-watch:
-				if ev.Type == zk.EventNodeDeleted && soleBlocker {
-					list = rest
+				// After a state change (a reconnect re-sends watches in no
+				// particular order) only a fresh list is proof.
+				if ev.Type == zk.EventNodeDeleted && soleBlocker && !closed(changed) {
+					list, fresh = rest, false
 					continue
 				}
 			case <-changed:
 			case <-ctx.Done():
-				return context.Cause(ctx)
+				return susp, context.Cause(ctx)
 			case <-q.Sess.Done():
-				return q.Sess.Err()
+				return susp, q.Sess.Err()
 			}
 		}
+		susp = q.Sess.Suspensions()
 		if list, err = q.relist(ctx); err != nil {
-			return err
+			return susp, err
 		}
+		fresh = true
 	}
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// ownNodeGone tells whether our node was deleted: from its watch when we
+// keep one, else by reading it.
+func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
+	if e.Watch != nil {
+		return deletedBefore(e), nil
+	}
+	var exists bool
+	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
+		var err error
+		exists, err = recipes.Call(ctx, q.Sess, func(c *zk.Conn) (bool, error) {
+			ok, _, err := c.Exists(e.Path)
+			return ok, err
+		})
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return !exists, nil
 }
 
 // relist re-reads the queue, waiting out a disconnect.
