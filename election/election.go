@@ -127,10 +127,17 @@ func (e *Election) campaign(ctx context.Context) (*Term, error) {
 		if e.opts.policy != nil {
 			policy = *e.opts.policy
 		}
-		return &Term{
+		t := &Term{
 			e:    e,
 			h:    contend.NewHold(e.q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}, susp),
 			path: e.sess.Unpath(ent.Path),
-		}, nil
+		}
+		if t.Err() != nil && ctx.Err() == nil && e.sess.Err() == nil {
+			continue // lost as it was granted: campaign again, never hand out an ended term
+		}
+		if err := t.Err(); err != nil {
+			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
+		}
+		return t, nil
 	}
 }

@@ -65,6 +65,33 @@ func (ml *MultiLock) acquire(ctx context.Context, try bool) (*MultiLease, error)
 	if ctx == nil {
 		return nil, fmt.Errorf("lock: multi-lock: nil context")
 	}
+	for {
+		held, err := ml.acquireAll(ctx, try)
+		if err != nil {
+			return nil, err
+		}
+		// A member taken early may have been lost while we waited for a
+		// later one: then give everything back and start over.
+		var lost error
+		for _, l := range held {
+			if lost = l.Err(); lost != nil {
+				break
+			}
+		}
+		if lost == nil {
+			return newMultiLease(held), nil
+		}
+		rctx := context.WithoutCancel(ctx)
+		for _, h := range held {
+			h.Release(rctx)
+		}
+		if ctx.Err() != nil || ml.sess.Err() != nil || try {
+			return nil, fmt.Errorf("lock: multi-lock: %w", lost)
+		}
+	}
+}
+
+func (ml *MultiLock) acquireAll(ctx context.Context, try bool) ([]*Lease, error) {
 	held := make([]*Lease, 0, len(ml.mutexes))
 	for _, m := range ml.mutexes {
 		var l *Lease
@@ -83,7 +110,7 @@ func (ml *MultiLock) acquire(ctx context.Context, try bool) (*MultiLease, error)
 		}
 		held = append(held, l)
 	}
-	return newMultiLease(held), nil
+	return held, nil
 }
 
 // MultiLease holds every lock of a MultiLock. It is over as soon as any of

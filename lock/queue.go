@@ -81,7 +81,24 @@ func recipeOf(kind string) string {
 	return "mutex"
 }
 
+// acquireAs acquires until it holds a lease that is not already lost: a
+// lease can be lost between the grant and its hand-over (the connection
+// dropped under LoseOnSuspend); its node is then being deleted, and we
+// queue again rather than hand out a lease that is over.
 func (b *queue) acquireAs(ctx context.Context, kind, recipe string, blocks contend.Blocker, try bool) (*Lease, error) {
+	for {
+		l, err := b.acquireOnce(ctx, kind, recipe, blocks, try)
+		if err != nil || l.Err() == nil {
+			return l, err
+		}
+		b.sess.Logger().Info("lease lost as it was granted; queueing again", "lock", b.path, "cause", l.Err())
+		if ctx.Err() != nil || b.sess.Err() != nil || try {
+			return nil, fmt.Errorf("lock: acquire %s: %w", b.path, l.Err())
+		}
+	}
+}
+
+func (b *queue) acquireOnce(ctx context.Context, kind, recipe string, blocks contend.Blocker, try bool) (*Lease, error) {
 	if err := b.sess.Err(); err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}

@@ -94,9 +94,18 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
 		return nil, fmt.Errorf("lock: semaphore %s: nil context", s.path)
 	}
 	start := time.Now()
-	l, err := s.acquirePermit(ctx, try)
-	s.sess.Observer().Acquired("semaphore", start, err, ErrLocked, nil)
-	return l, err
+	for {
+		l, err := s.acquirePermit(ctx, try)
+		if err == nil && l.Err() != nil {
+			// Lost as it was granted (see queue.acquireAs): queue again.
+			if ctx.Err() == nil && s.sess.Err() == nil && !try {
+				continue
+			}
+			l, err = nil, fmt.Errorf("lock: semaphore %s: %w", s.path, l.Err())
+		}
+		s.sess.Observer().Acquired("semaphore", start, err, ErrLocked, nil)
+		return l, err
+	}
 }
 
 func (s *Semaphore) acquirePermit(ctx context.Context, try bool) (*Lease, error) {

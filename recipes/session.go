@@ -24,6 +24,7 @@ package recipes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -325,8 +326,8 @@ func (s *Session) setStateLocked(st State, err error) {
 		s.notes = append(s.notes, note{l, ev})
 	}
 	lvl := slog.LevelInfo
-	if st == StateSuspended || st == StateLost {
-		lvl = slog.LevelWarn
+	if st == StateSuspended || (st == StateLost && !errors.Is(err, ErrClosed)) {
+		lvl = slog.LevelWarn // a Close is not worth a warning
 	}
 	var suspendedFor time.Duration
 	if prev == StateSuspended && !s.suspendedAt.IsZero() {
