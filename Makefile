@@ -10,7 +10,7 @@ test:
 	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && $(GO) test -race -count=1 -timeout 20m ./...
 
 demo:
-	./scripts/ensure-zookeeper.sh && $(GO) run ./examples/fenced-workers
+	./scripts/ensure-zookeeper.sh && $(GO) run ./cmd/zkrecipes demo
 
 bench:
 	./scripts/ensure-zookeeper.sh && $(GO) test -run '^$$' -bench . -benchtime 3s ./lock/

@@ -1,21 +1,51 @@
 package main
 
+// The demo (make demo, the README's first command): several workers
+// contend for one lock and write to a resource that checks fencing tokens. Midway the holder freezes with a write in hand; its session
+// expires, the next worker takes over with a larger token, and when the
+// frozen worker wakes its late write is rejected by the fence.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/zkrecipes/zkrecipes/fence"
 	"github.com/zkrecipes/zkrecipes/lock"
 	"github.com/zkrecipes/zkrecipes/recipes"
 	"github.com/zkrecipes/zkrecipes/zktest"
 )
 
-// Config sizes the demo.
-type Config struct {
+var demoCommand = &command{
+	name:    "demo",
+	summary: "start local ZooKeeper servers and show a stale write rejected by a fence",
+	usage: `
+Usage:
+  zkrecipes demo [--short] [--workers N] [--writes N]
+
+Starts a local ZooKeeper ensemble (3 servers; 1 with --short) with zktest,
+which needs a ZooKeeper installation (Debian/Ubuntu: apt-get install
+zookeeper, or ZOOKEEPER_HOME=/path/to/apache-zookeeper; or point
+ZKTEST_SERVERS at an existing ensemble). Several workers then take turns
+holding one lock and writing to a counter guarded by a fence (fence.Memory)
+that rejects tokens older than the newest it accepted. Midway the holder
+freezes with a write in hand (its connection is black-holed, as in a long
+GC pause); its session expires, the next worker takes over with a larger
+token, and when the frozen worker wakes up its late write is rejected.
+
+Exit codes: 0 the stale write was rejected; 1 error (or it was not).
+`,
+}
+
+func init() { demoCommand.run = runDemoCommand }
+
+// demoConfig sizes the demo.
+type demoConfig struct {
 	Workers        int
 	Writes         int // accepted writes before the workers stop
 	Servers        int
@@ -23,43 +53,96 @@ type Config struct {
 	LockPath       string
 }
 
-func defaultConfig() Config {
-	return Config{Workers: 4, Writes: 24, Servers: 3, SessionTimeout: 2 * time.Second, LockPath: "/demo/fenced-workers/lock"}
-}
-
-// Fence is the protected resource: a counter that accepts a write only with
-// a token at least as large as the largest it has accepted.
-type Fence struct {
-	mu      sync.Mutex
-	highest recipes.Token
-	value   int
-	owner   string
-	onWrite func(worker string, tok recipes.Token, accepted bool, highest recipes.Token)
-}
-
-// ErrStale is returned for a write with a token older than the fence's.
-var ErrStale = errors.New("stale fencing token")
-
-// Write adds one to the counter on behalf of worker holding token tok.
-func (f *Fence) Write(worker string, tok recipes.Token) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ok := tok >= f.highest
-	if ok {
-		f.highest, f.owner = tok, worker
-		f.value++
+func runDemoCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(demoCommand)
+	cfg := demoConfig{Workers: 4, Writes: 24, Servers: 3, SessionTimeout: 2 * time.Second, LockPath: "/demo/fenced-workers/lock"}
+	short := fs.Bool("short", false, "one server, 3 workers, 12 writes, 1s session timeout")
+	fs.IntVar(&cfg.Workers, "workers", 0, "number of workers (default 4; 3 with --short)")
+	fs.IntVar(&cfg.Writes, "writes", 0, "accepted writes before stopping (default 24; 12 with --short)")
+	var verbose verbosity
+	fs.Var(&verbose, "v", "show the library's log (INFO; -v -v for DEBUG) on stderr")
+	_, rest, err := parse(demoCommand, fs, args, 0, stdout)
+	if err != nil {
+		return err
 	}
-	if f.onWrite != nil {
-		f.onWrite(worker, tok, ok, f.highest)
+	if len(rest) > 0 {
+		return fail(exitUsage, "unexpected argument %q", rest[0])
 	}
-	if !ok {
-		return fmt.Errorf("%w: %v < %v", ErrStale, tok, f.highest)
+	workers, writes := 4, 24
+	if *short {
+		cfg.Servers, cfg.SessionTimeout, workers, writes = 1, time.Second, 3, 12
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = workers
+	}
+	if cfg.Writes == 0 {
+		cfg.Writes = writes
+	}
+	if cfg.Workers < 2 || cfg.Writes < 3 {
+		return fail(exitUsage, "need --workers >= 2 and --writes >= 3")
+	}
+	// The library's log would drown the timeline: errors only,
+	// unless -v. (A frozen worker's lost session logs warnings by design.)
+	level := slog.LevelError
+	if verbose == 1 {
+		level = slog.LevelInfo
+	} else if verbose > 1 {
+		level = slog.LevelDebug
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+
+	fmt.Fprintf(stdout, "Starting a local %d-node ZooKeeper ensemble...\n", cfg.Servers)
+	zkc, err := zktest.Launch(zktest.Config{Servers: cfg.Servers})
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	defer zkc.Stop()
+	fmt.Fprintf(stdout, "ZooKeeper is up at %v\n\n", zkc.Addrs())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := runDemo(ctx, zkc.Addrs(), cfg, stdout)
+	if err != nil {
+		return fail(exitError, "demo failed: %v", err)
+	}
+	res.print(stdout)
+	res.Metrics.print(stdout)
+	res.Metrics.shutdown()
+	if !res.StaleRejected {
+		return fail(exitError, "the frozen worker's stale write was not rejected")
 	}
 	return nil
 }
 
-// Result is what the demo observed.
-type Result struct {
+// counter is the protected resource: it applies a write only under
+// fence.Memory.Do, which rejects tokens older than the newest it accepted.
+type counter struct {
+	fence   fence.Memory
+	mu      sync.Mutex
+	value   int
+	onWrite func(worker string, tok recipes.Token, accepted bool, highest recipes.Token)
+}
+
+const counterResource = "counter"
+
+// write adds one to the counter on behalf of worker holding token tok.
+func (c *counter) write(worker string, tok recipes.Token) error {
+	err := c.fence.Do(counterResource, tok, func() error {
+		c.mu.Lock()
+		c.value++
+		c.mu.Unlock()
+		c.onWrite(worker, tok, true, tok)
+		return nil
+	})
+	var stale *fence.StaleError
+	if errors.As(err, &stale) {
+		c.onWrite(worker, tok, false, stale.Highest)
+	}
+	return err
+}
+
+// demoResult is what the demo observed.
+type demoResult struct {
 	Accepted, Rejected int
 	Counter            int
 	Acquisitions       int
@@ -69,10 +152,10 @@ type Result struct {
 	LostCause          error
 	StaleRejected      bool
 	Elapsed            time.Duration
+	Metrics            *demoMetrics // the sessions' metrics, read after they closed
 }
 
-// Print writes the summary.
-func (r Result) Print(out io.Writer) {
+func (r demoResult) print(out io.Writer) {
 	fmt.Fprintf(out, "\nSummary after %v\n", r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(out, "  lock acquisitions:     %d\n", r.Acquisitions)
 	fmt.Fprintf(out, "  fenced writes:         %d accepted, %d rejected (counter = %d)\n", r.Accepted, r.Rejected, r.Counter)
@@ -83,13 +166,14 @@ func (r Result) Print(out io.Writer) {
 }
 
 type demoRun struct {
-	cfg   Config
-	out   io.Writer
-	start time.Time
-	fence *Fence
+	metrics *demoMetrics
+	cfg     demoConfig
+	out     io.Writer
+	start   time.Time
+	counter *counter
 
-	mu  sync.Mutex // serialises timeline lines
-	res Result
+	mu  sync.Mutex // serialises timeline lines and res
+	res demoResult
 
 	accepted  atomic.Int64
 	freezeReq atomic.Bool   // the next holder to see it freezes
@@ -105,18 +189,16 @@ type frozenAt struct {
 	proxy  *zktest.Proxy
 }
 
-// Run runs the demo's workers against the ensemble at addrs.
-func Run(ctx context.Context, addrs []string, cfg Config, out io.Writer) (Result, error) {
-	if cfg.Workers < 2 {
-		return Result{}, fmt.Errorf("need at least 2 workers, got %d", cfg.Workers)
-	}
+// runDemo runs the workers against the ensemble at addrs.
+func runDemo(ctx context.Context, addrs []string, cfg demoConfig, out io.Writer) (demoResult, error) {
 	d := &demoRun{
-		cfg: cfg, out: out, start: time.Now(),
+		metrics: newDemoMetrics(),
+		cfg:     cfg, out: out, start: time.Now(),
 		frozen:   make(chan frozenAt, 1),
 		resume:   make(chan struct{}),
 		takeover: make(chan recipes.Token, 1),
 	}
-	d.fence = &Fence{onWrite: d.onWrite}
+	d.counter = &counter{onWrite: d.onWrite}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -128,12 +210,13 @@ func Run(ctx context.Context, addrs []string, cfg Config, out io.Writer) (Result
 		// demo can cut one worker off as a frozen process would be.
 		proxy, err := zktest.NewProxy(addrs)
 		if err != nil {
-			return Result{}, err
+			return demoResult{}, err
 		}
 		defer proxy.Close()
-		sess, err := recipes.Connect(ctx, proxy.Addrs(), recipes.WithSessionTimeout(cfg.SessionTimeout))
+		sess, err := recipes.Connect(ctx, proxy.Addrs(), recipes.WithSessionTimeout(cfg.SessionTimeout),
+			recipes.WithMeterProvider(d.metrics.provider))
 		if err != nil {
-			return Result{}, fmt.Errorf("%s: %w", name, err)
+			return demoResult{}, fmt.Errorf("%s: %w", name, err)
 		}
 		defer sess.Close()
 		wg.Add(1)
@@ -156,27 +239,22 @@ func Run(ctx context.Context, addrs []string, cfg Config, out io.Writer) (Result
 	for e := range errs {
 		err = errors.Join(err, e)
 	}
-	d.fence.mu.Lock()
-	counter := d.fence.value
-	d.fence.mu.Unlock()
+	d.counter.mu.Lock()
+	value := d.counter.value
+	d.counter.mu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.res.Accepted = int(d.accepted.Load())
-	d.res.Counter = counter
+	d.res.Counter = value
 	d.res.Elapsed = time.Since(d.start)
+	d.res.Metrics = d.metrics
 	return d.res, err
 }
 
 func (d *demoRun) orchestrate(ctx context.Context) error {
-	// Wait for a third of the writes, then ask the next holder to freeze.
-	for d.accepted.Load() < int64(d.cfg.Writes/3) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	d.freezeReq.Store(true)
+	// After a third of the writes onWrite asks the holder to freeze.
+	// (Asking from here, by polling, could come too late: the workers may
+	// make all their writes before the first poll, and stop.)
 	var f frozenAt
 	select {
 	case f = <-d.frozen:
@@ -220,7 +298,7 @@ func (d *demoRun) worker(ctx context.Context, name string, sess *recipes.Session
 				d.freeze(name, l, proxy)
 				return nil // this worker's session is gone; it retires
 			}
-			if err := d.fence.Write(name, l.Token()); err != nil {
+			if err := d.counter.write(name, l.Token()); err != nil {
 				return err // only the frozen worker may be stale
 			}
 		}
@@ -242,10 +320,10 @@ func (d *demoRun) freeze(name string, l *lock.Lease, proxy *zktest.Proxy) {
 	<-d.resume
 	<-l.Done()
 	d.logf("%s's lease had ended while it was frozen: %v", name, l.Err())
-	err := d.fence.Write(name, l.Token())
+	err := d.counter.write(name, l.Token())
 	d.mu.Lock()
 	d.res.LostCause = l.Err()
-	d.res.StaleRejected = errors.Is(err, ErrStale)
+	d.res.StaleRejected = errors.Is(err, fence.ErrStale)
 	d.mu.Unlock()
 }
 
@@ -262,6 +340,9 @@ func (d *demoRun) onWrite(worker string, tok recipes.Token, accepted bool, highe
 	}
 	n := d.accepted.Add(1)
 	d.logf("fence accepted write #%d from %s (token %v)", n, worker, tok)
+	if n == int64(d.cfg.Writes/3) {
+		d.freezeReq.Store(true) // the holder freezes before its next write
+	}
 	if frozenTok != 0 && worker != frozenName && tok > frozenTok {
 		d.takeOnce.Do(func() { d.takeover <- tok })
 	}

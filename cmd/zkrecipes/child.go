@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// forwardedSignals are caught by zkrecipes and passed on to CMD.
+var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+
+// signals catches the forwarded signals for the whole run: while waiting for
+// the lock one of them aborts the wait; while CMD runs it is passed on.
+type signals struct {
+	ch chan os.Signal
+}
+
+func catchSignals() *signals {
+	s := &signals{ch: make(chan os.Signal, 4)}
+	signal.Notify(s.ch, forwardedSignals...)
+	return s
+}
+
+func (s *signals) stop() { signal.Stop(s.ch) }
+
+// during runs wait (a blocking acquire or campaign) under a context that a
+// caught signal cancels, and returns the signal if one came.
+func during[T any](ctx context.Context, s *signals, wait func(ctx context.Context) (T, error)) (T, os.Signal, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop, done := make(chan struct{}), make(chan struct{})
+	var got os.Signal
+	go func() {
+		defer close(done)
+		select {
+		case got = <-s.ch:
+			cancel(errInterrupted)
+		case <-stop:
+		}
+	}()
+	v, err := wait(ctx)
+	close(stop)
+	<-done
+	return v, got, err
+}
+
+func signalStatus(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return exitError
+}
+
+// lookCommand resolves CMD before we contend, so a typo costs no lock.
+func lookCommand(argv []string) (string, error) {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		code := exitNotFound
+		if errors.Is(err, os.ErrPermission) {
+			code = exitNoExec
+		}
+		return "", fail(code, "%v", err)
+	}
+	return path, nil
+}
+
+// child is CMD, running.
+type child struct {
+	cmd *exec.Cmd
+	// group: CMD leads its own process group and signals go to the whole
+	// group, so a shell's children are stopped too. Otherwise (--foreground,
+	// the default on a terminal) CMD stays in our group and can use the
+	// terminal, and only CMD itself is signalled.
+	group bool
+	waitc chan struct{}
+	log   *slog.Logger
+}
+
+func startChild(path string, argv, env []string, foreground bool, log *slog.Logger) (*child, error) {
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args = argv
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = sysProcAttr(!foreground)
+	if err := cmd.Start(); err != nil {
+		code := exitNoExec
+		if errors.Is(err, os.ErrNotExist) {
+			code = exitNotFound
+		}
+		return nil, fail(code, "cannot run %s: %v", argv[0], err)
+	}
+	c := &child{cmd: cmd, group: !foreground, waitc: make(chan struct{}), log: log}
+	go func() {
+		_ = cmd.Wait() // the status is read from ProcessState
+		close(c.waitc)
+	}()
+	return c, nil
+}
+
+func (c *child) signal(sig syscall.Signal) {
+	if err := signalProcess(c.cmd.Process, c.group, sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		c.log.Debug("signal child", "signal", sig, "err", err)
+	}
+}
+
+// status is CMD's exit status in shell terms.
+func (c *child) status() int {
+	st := c.cmd.ProcessState
+	if code := st.ExitCode(); code >= 0 {
+		return code
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return exitError
+}
+
+// superviseResult says how CMD's run ended.
+type superviseResult struct {
+	status int   // CMD's exit status
+	ended  error // non-nil if the lease or term ended while CMD ran: why
+}
+
+// supervise waits for CMD to exit. It forwards caught signals to CMD; when
+// ended is closed (the lock or leadership is lost or revoked) it sends CMD
+// SIGTERM, then SIGKILL after grace, and reports cause().
+func (c *child) supervise(sigs *signals, ended <-chan struct{}, cause func() error, grace time.Duration, what string, stderr io.Writer) superviseResult {
+	var res superviseResult
+	var kill <-chan time.Time
+	for {
+		select {
+		case <-c.waitc:
+			res.status = c.status()
+			if res.ended != nil && c.group {
+				// Leave nothing of CMD's running without the lock.
+				c.signal(syscall.SIGKILL)
+			}
+			return res
+		case sig := <-sigs.ch:
+			s := sig.(syscall.Signal)
+			if !c.group && s != syscall.SIGTERM {
+				// CMD shares our terminal's process group: a ^C or a
+				// hangup from the terminal reached it already.
+				if isTerminal(os.Stdin) {
+					continue
+				}
+			}
+			c.log.Info("forwarding signal to command", "signal", s)
+			c.signal(s)
+		case <-ended:
+			ended = nil
+			res.ended = cause()
+			fmt.Fprintf(stderr, "zkrecipes: %s: %v; sending SIGTERM to the command (SIGKILL in %v)\n", what, res.ended, grace)
+			c.signal(syscall.SIGTERM)
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			kill = t.C
+		case <-kill:
+			kill = nil
+			fmt.Fprintf(stderr, "zkrecipes: the command did not exit within %v: sending SIGKILL\n", grace)
+			c.signal(syscall.SIGKILL)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/signal"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/election"
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+var electCommand = &command{
+	name:    "elect",
+	summary: "run a command while leader of an election, or watch the leader",
+	usage: `
+Usage:
+  zkrecipes elect [flags] PATH [--] CMD [ARGS...]
+  zkrecipes elect --listen [--json] [flags] PATH
+
+The first form campaigns in the election at PATH (Curator LeaderLatch
+compatible; our candidate's value is "host:pid") and, once leader, runs CMD
+with the term's fencing token in ZKRECIPES_TOKEN. When CMD exits we resign
+and exit with its status. If leadership is lost while CMD runs, CMD gets
+SIGTERM, then SIGKILL after --grace, and zkrecipes exits 5. Signals are
+handled as by "zkrecipes lock" (see "zkrecipes lock -h").
+
+The second form prints the leader, then every change of leader, one per
+line, until interrupted (then it exits 0).
+
+Exit codes: 0..255 CMD's status; 1 error; 2 usage; 4 timeout;
+5 leadership lost; 126/127 CMD not runnable.
+
+Examples:
+  zkrecipes elect /svc/scheduler -- ./scheduler --token-env ZKRECIPES_TOKEN
+  zkrecipes elect --listen /svc/scheduler
+  zkrecipes elect --listen --json /svc/scheduler | jq -r .value
+`,
+}
+
+func init() { electCommand.run = runElect }
+
+func runElect(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(electCommand)
+	var co commonOpts
+	var ho holdOpts
+	co.register(fs)
+	ho.register(fs, "leadership")
+	listen := fs.Bool("listen", false, "do not campaign: print leadership changes until interrupted")
+	asJSON := fs.Bool("json", false, "with --listen: print JSON lines")
+	pos, argv, err := parse(electCommand, fs, args, 1, stdout)
+	if err != nil {
+		return err
+	}
+	path, err := checkPath(pos, "PATH")
+	if err != nil {
+		return err
+	}
+	if err := co.check(); err != nil {
+		return err
+	}
+	policy, err := ho.check()
+	if err != nil {
+		return err
+	}
+	if *listen {
+		if len(argv) > 0 {
+			return fail(exitUsage, "--listen takes no command (got %q)", argv[0])
+		}
+		return listenElection(&co, path, *asJSON, stdout, stderr)
+	}
+	if *asJSON {
+		return fail(exitUsage, "--json goes with --listen")
+	}
+	if len(argv) == 0 {
+		return fail(exitUsage, "missing CMD to run while leader (or --listen)")
+	}
+	cmdPath, err := lookCommand(argv)
+	if err != nil {
+		return err
+	}
+	log := co.logger(stderr)
+
+	sigs := catchSignals()
+	defer sigs.stop()
+	ctx := context.Background()
+	if ho.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ho.timeout)
+		defer cancel()
+	}
+	sess, sig, err := during(ctx, sigs, func(ctx context.Context) (*recipes.Session, error) {
+		return co.connect(ctx, log, recipes.WithLossPolicy(policy))
+	})
+	if sig != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		return exitCode(signalStatus(sig))
+	}
+	if err != nil {
+		return waitError(err, "connecting for election "+path, ho.timeout)
+	}
+	defer sess.Close()
+
+	e := election.New(sess, path, election.WithValue([]byte(identity())))
+	term, sig, err := during(ctx, sigs, e.Campaign)
+	if err == nil && sig != nil {
+		resign(term, sess)
+	}
+	if sig != nil {
+		return exitCode(signalStatus(sig))
+	}
+	if err != nil {
+		return waitError(err, "campaigning in election "+path, ho.timeout)
+	}
+	log.Info("elected", "path", path, "token", term.Token(), "node", term.Path())
+
+	env := []string{
+		"ZKRECIPES_TOKEN=" + term.Token().String(),
+		"ZKRECIPES_ELECTION_PATH=" + path,
+		"ZKRECIPES_NODE=" + term.Path(),
+	}
+	if err := term.Err(); err != nil { // lost already: do not start CMD
+		resign(term, sess)
+		return fail(exitLost, "leadership of %s: %v", path, err)
+	}
+	ch, err := startChild(cmdPath, argv, env, ho.foreground, log)
+	if err != nil {
+		resign(term, sess)
+		return err
+	}
+	res := ch.supervise(sigs, term.Done(), term.Err, ho.grace, "leadership of "+path, stderr)
+	resign(term, sess)
+	if res.ended != nil {
+		return exitCode(exitLost)
+	}
+	return exitCode(res.status)
+}
+
+func resign(t *election.Term, sess *recipes.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), sess.Timeout()+5*time.Second)
+	defer cancel()
+	if err := t.Resign(ctx); err != nil {
+		sess.Logger().Warn("resign", "node", t.Path(), "err", err)
+	}
+}
+
+// leaderJSON is one line of "elect --listen --json".
+type leaderJSON struct {
+	Time    time.Time  `json:"time"`
+	Leader  bool       `json:"leader"` // false: nobody leads
+	Name    string     `json:"name,omitempty"`
+	Value   string     `json:"value,omitempty"`
+	Token   int64      `json:"token,omitempty"`
+	Session string     `json:"session,omitempty"`
+	Created *time.Time `json:"created,omitempty"`
+}
+
+func listenElection(co *commonOpts, path string, asJSON bool, stdout, stderr io.Writer) error {
+	log := co.logger(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), forwardedSignals...)
+	defer stop()
+	sess, err := co.connect(ctx, log)
+	if ctx.Err() != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		return nil // interrupted
+	}
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	e := election.New(sess, path)
+	enc := json.NewEncoder(stdout)
+	for l := range e.Observe(ctx) {
+		now := time.Now()
+		if asJSON {
+			line := leaderJSON{Time: now, Leader: l.Name != ""}
+			if line.Leader {
+				created := l.Created
+				line.Name, line.Value, line.Token = l.Name, string(l.Value), int64(l.Token)
+				line.Session, line.Created = fmt.Sprintf("0x%x", l.Session), &created
+			}
+			if err := enc.Encode(line); err != nil {
+				return err
+			}
+			continue
+		}
+		ts := now.Format("2006-01-02T15:04:05.000Z07:00")
+		if l.Name == "" {
+			fmt.Fprintf(stdout, "%s no leader\n", ts)
+		} else {
+			fmt.Fprintf(stdout, "%s leader value=%s token=%v session=0x%x node=%s\n", ts, printable(l.Value), l.Token, l.Session, l.Name)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // interrupted: the normal way to stop
+	}
+	err = sess.Err()
+	if err == nil {
+		err = errors.New("observation ended")
+	}
+	return fail(exitError, "watching election %s: %v", path, err)
+}

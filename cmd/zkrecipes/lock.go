@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/lock"
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+var lockCommand = &command{
+	name:    "lock",
+	summary: "run a command while holding a lock (like flock(1))",
+	usage: `
+Usage:
+  zkrecipes lock [flags] PATH [--] CMD [ARGS...]
+
+Acquires the lock at PATH (a lock.Mutex: Curator InterProcessMutex and
+go-zookeeper zk.Lock compatible; the node's data is "host:pid"), runs CMD
+with the fencing token in ZKRECIPES_TOKEN, and releases the lock when CMD
+exits. zkrecipes exits with CMD's status.
+
+If the lock is lost while CMD runs (session expired, connection suspended
+for too long, node deleted by "zkrecipes revoke --break-after"), CMD gets
+SIGTERM, then SIGKILL after --grace, and zkrecipes exits 5. SIGINT, SIGTERM
+and SIGHUP sent to zkrecipes are passed on to CMD; the lock is released once
+CMD exits. While waiting for the lock they abort the wait (exit 128+signal).
+
+CMD runs in its own process group, and signals go to the whole group, unless
+--foreground (the default when stdin is a terminal): then CMD can use the
+terminal but only CMD itself is signalled, not the processes it started.
+
+A lock holder that was frozen (GC, SIGSTOP, a stopped VM) may run on after
+its lock went to someone else: pass $ZKRECIPES_TOKEN with every write and
+have the resource reject tokens smaller than the largest it has seen.
+
+Exit codes: 0..255 CMD's status; 1 error; 2 usage; 3 held (--try);
+4 timeout; 5 lock lost; 6 revoked (--revocable); 126/127 CMD not runnable.
+
+Examples:
+  zkrecipes lock /jobs/nightly -- ./nightly.sh
+  zkrecipes lock --try /jobs/nightly -- ./nightly.sh || echo "already running"
+  zkrecipes lock --timeout 5m /deploy -- sh -c 'deploy --fencing-token "$ZKRECIPES_TOKEN"'
+`,
+}
+
+func init() { lockCommand.run = runLock }
+
+type holdOpts struct {
+	timeout    time.Duration
+	grace      time.Duration
+	foreground bool
+	lossPolicy string
+}
+
+func (h *holdOpts) register(fs *flag.FlagSet, what string) {
+	fs.DurationVar(&h.timeout, "timeout", 0, "give up (exit 4) if the "+what+" is not won within this (0: wait forever)")
+	fs.DurationVar(&h.grace, "grace", 10*time.Second, "after SIGTERM on loss, wait this long before SIGKILL")
+	fs.BoolVar(&h.foreground, "foreground", isTerminal(os.Stdin), "keep CMD in our process group: it can use the terminal, but only CMD itself is signalled, not its children (default: true if stdin is a terminal)")
+	fs.StringVar(&h.lossPolicy, "loss-policy", "suspend", "when is the "+what+" lost: `suspend` (as soon as the connection to ZooKeeper is down: safest) or session (only when the session ends)")
+}
+
+func (h *holdOpts) check() (recipes.LossPolicy, error) {
+	if h.timeout < 0 {
+		return 0, fail(exitUsage, "--timeout must not be negative")
+	}
+	if h.grace < 0 {
+		return 0, fail(exitUsage, "--grace must not be negative")
+	}
+	switch h.lossPolicy {
+	case "suspend":
+		return recipes.LoseOnSuspend, nil
+	case "session":
+		return recipes.LoseOnSessionEnd, nil
+	}
+	return 0, fail(exitUsage, "--loss-policy must be suspend or session, not %q", h.lossPolicy)
+}
+
+func runLock(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(lockCommand)
+	var co commonOpts
+	var ho holdOpts
+	co.register(fs)
+	ho.register(fs, "lock")
+	try := fs.Bool("try", false, "fail at once (exit 3) if the lock is held")
+	revocable := fs.Bool("revocable", false, "honour \"zkrecipes revoke\": stop CMD as on loss, release, exit 6")
+	pos, argv, err := parse(lockCommand, fs, args, 1, stdout)
+	if err != nil {
+		return err
+	}
+	path, err := checkPath(pos, "PATH")
+	if err != nil {
+		return err
+	}
+	if len(argv) == 0 {
+		return fail(exitUsage, "missing CMD to run under the lock")
+	}
+	if err := co.check(); err != nil {
+		return err
+	}
+	policy, err := ho.check()
+	if err != nil {
+		return err
+	}
+	cmdPath, err := lookCommand(argv)
+	if err != nil {
+		return err
+	}
+	log := co.logger(stderr)
+
+	sigs := catchSignals()
+	defer sigs.stop()
+	ctx := context.Background()
+	if ho.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ho.timeout)
+		defer cancel()
+	}
+
+	sess, sig, err := during(ctx, sigs, func(ctx context.Context) (*recipes.Session, error) {
+		return co.connect(ctx, log, recipes.WithLossPolicy(policy))
+	})
+	if sig != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		return exitCode(signalStatus(sig))
+	}
+	if err != nil {
+		return waitError(err, fmt.Sprintf("connecting for lock %s", path), ho.timeout)
+	}
+	defer sess.Close()
+
+	opts := []lock.Option{lock.WithData([]byte(identity())), lock.WithNodeWatch()}
+	if *revocable {
+		opts = append(opts, lock.WithRevocable())
+	}
+	m := lock.NewMutex(sess, path, opts...)
+	lease, sig, err := during(ctx, sigs, func(ctx context.Context) (*lock.Lease, error) {
+		if *try {
+			return m.TryAcquire(ctx)
+		}
+		return m.Acquire(ctx)
+	})
+	if err == nil && sig != nil {
+		release(lease, sess)
+	}
+	if sig != nil {
+		return exitCode(signalStatus(sig))
+	}
+	switch {
+	case errors.Is(err, lock.ErrLocked):
+		return fail(exitHeld, "lock %s is busy%s", path, describeHolder(sess, m))
+	case err != nil:
+		return waitError(err, "waiting for lock "+path+describeHolder(sess, m), ho.timeout)
+	}
+	log.Info("lock acquired", "path", path, "token", lease.Token(), "node", lease.Path())
+
+	env := []string{
+		"ZKRECIPES_TOKEN=" + lease.Token().String(),
+		"ZKRECIPES_LOCK_PATH=" + path,
+		"ZKRECIPES_NODE=" + lease.Path(),
+	}
+	if err := lease.Err(); err != nil { // lost already: do not start CMD
+		release(lease, sess)
+		return fail(exitLost, "lock %s: %v", path, err)
+	}
+	ch, err := startChild(cmdPath, argv, env, ho.foreground, log)
+	if err != nil {
+		release(lease, sess)
+		return err
+	}
+	// Lost: Done closes. Revoked (WithRevocable): Context is cancelled
+	// while Done stays open.
+	ended := lease.Done()
+	if *revocable {
+		ended = lease.Context().Done()
+	}
+	res := ch.supervise(sigs, ended, func() error {
+		if lease.Err() == nil {
+			return context.Cause(lease.Context())
+		}
+		return lease.Err()
+	}, ho.grace, "lock "+path, stderr)
+	release(lease, sess)
+	switch {
+	case res.ended == nil:
+		return exitCode(res.status)
+	case errors.Is(res.ended, lock.ErrRevoked) && !errors.Is(res.ended, lock.ErrLost):
+		return exitCode(exitRevoked)
+	default:
+		return exitCode(exitLost)
+	}
+}
+
+// release gives the lock up, waiting a bounded time for the delete.
+func release(l *lock.Lease, sess *recipes.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), sess.Timeout()+5*time.Second)
+	defer cancel()
+	if err := l.Release(ctx); err != nil {
+		sess.Logger().Warn("release", "node", l.Path(), "err", err)
+	}
+}
+
+// waitError maps an error from connecting, acquiring or campaigning.
+func waitError(err error, doing string, timeout time.Duration) error {
+	var e *exitErr
+	switch {
+	case errors.As(err, &e):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return fail(exitTimeout, "timed out after %v %s", timeout, doing)
+	default:
+		return fail(exitError, "%s: %v", doing, err)
+	}
+}
+
+// describeHolder says who holds the lock, for error messages.
+func describeHolder(sess *recipes.Session, m *lock.Mutex) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cs, err := m.Contenders(ctx)
+	if err != nil || len(cs) == 0 {
+		return ""
+	}
+	h := cs[0]
+	return fmt.Sprintf(" (held by %q, session 0x%x, token %v, %d waiting)", h.Data, h.Session, h.Token, len(cs)-1)
+}

@@ -1,0 +1,423 @@
+// Command zkrecipes runs commands under ZooKeeper locks and leader elections,
+// with fencing tokens, and shows who holds or waits for a lock.
+//
+//	zkrecipes lock /jobs/nightly -- ./nightly.sh       # like flock(1)
+//	zkrecipes elect /services/scheduler -- ./scheduler # run while leader
+//	zkrecipes ls /jobs/nightly                         # holder and waiters
+//	zkrecipes demo --short                             # the fencing demo
+//
+// Run "zkrecipes help" for commands, flags and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// Exit codes. A command run by lock or elect passes its own status through
+// (128+N if it was killed by signal N), which may collide with 1 to 6: the
+// message on stderr tells them apart.
+const (
+	exitOK       = 0
+	exitError    = 1   // connection, ZooKeeper or internal error
+	exitUsage    = 2   // bad command line
+	exitHeld     = 3   // lock --try: the lock is held
+	exitTimeout  = 4   // --timeout passed before the lock or leadership was won
+	exitLost     = 5   // the lock or leadership was lost while CMD ran
+	exitRevoked  = 6   // lock --revocable: a revoker asked us to release
+	exitNoExec   = 126 // CMD found but could not be run
+	exitNotFound = 127 // CMD not found
+)
+
+// exitErr carries an exit code and a message up to main.
+type exitErr struct {
+	code int
+	msg  string
+}
+
+func (e *exitErr) Error() string { return e.msg }
+
+func fail(code int, format string, args ...any) error {
+	return &exitErr{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// exitCode is returned by commands that exit with a status and have already
+// said everything (for example the child's own status).
+type exitCode int
+
+func (c exitCode) Error() string { return "exit status " + strconv.Itoa(int(c)) }
+
+type command struct {
+	name    string
+	summary string
+	usage   string // the synopsis lines and the long help, without flags
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{lockCommand, electCommand, lsCommand, revokeCommand, demoCommand}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		mainUsage(stderr)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			mainUsage(stdout)
+			return exitOK
+		}
+		c := findCommand(rest[0])
+		if c == nil {
+			fmt.Fprintf(stderr, "zkrecipes: unknown command %q\nRun 'zkrecipes help' for usage.\n", rest[0])
+			return exitUsage
+		}
+		return report(c.run([]string{"-h"}, stdout, stderr), c.name, stderr)
+	}
+	c := findCommand(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "zkrecipes: unknown command %q\nRun 'zkrecipes help' for usage.\n", name)
+		return exitUsage
+	}
+	return report(c.run(rest, stdout, stderr), c.name, stderr)
+}
+
+func report(err error, name string, stderr io.Writer) int {
+	var code exitCode
+	var e *exitErr
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &e):
+		if e.msg != "" {
+			fmt.Fprintf(stderr, "zkrecipes %s: %s\n", name, e.msg)
+		}
+		if e.code == exitUsage {
+			fmt.Fprintf(stderr, "Run 'zkrecipes %s -h' for usage.\n", name)
+		}
+		return e.code
+	default:
+		fmt.Fprintf(stderr, "zkrecipes %s: %v\n", name, err)
+		return exitError
+	}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func mainUsage(w io.Writer) {
+	fmt.Fprint(w, `zkrecipes: ZooKeeper locks with fencing tokens, and leader election.
+
+Usage:
+  zkrecipes <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `  help     show this help, or "zkrecipes help <command>"
+
+Common flags (every command but demo; flags may come before or after PATH):
+`)
+	fs := flag.NewFlagSet("common", flag.ContinueOnError)
+	var co commonOpts
+	co.register(fs)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, exitCodesHelp)
+	fmt.Fprint(w, `
+Examples:
+  zkrecipes lock /jobs/nightly -- ./nightly.sh
+  zkrecipes lock --try /jobs/nightly -- ./nightly.sh || echo "already running"
+  ZK_SERVERS=zk1:2181,zk2:2181,zk3:2181 zkrecipes elect /svc/scheduler -- ./scheduler
+  zkrecipes elect --listen --json /svc/scheduler
+  zkrecipes ls --watch /jobs/nightly
+  zkrecipes revoke --break-after 30s --yes /jobs/nightly
+  zkrecipes demo --short
+`)
+}
+
+const exitCodesHelp = `
+Exit codes:
+  0    success (lock, elect: CMD exited 0)
+  1    error: cannot connect, ZooKeeper error, session lost while waiting
+  2    usage error
+  3    lock --try: the lock is held by someone else
+  4    --timeout passed before the lock (or leadership) was won
+  5    the lock (or leadership) was lost while CMD ran: CMD was signalled
+  6    lock --revocable: a revoker asked for the lock: CMD was signalled
+  126  CMD could not be run; 127: CMD not found
+  N    otherwise CMD's exit status (128+S if CMD was killed by signal S)
+
+Environment:
+  ZK_SERVERS       default for --servers
+  ZK_DIGEST        default for --digest (user:password; safer than the flag,
+                   which other users can see in ps)
+  ZKRECIPES_TOKEN  set for CMD: the fencing token (decimal); pass it to the
+                   resources CMD writes to, which must reject smaller tokens
+  ZKRECIPES_LOCK_PATH, ZKRECIPES_ELECTION_PATH
+                   set for CMD: the lock or election path
+  ZKRECIPES_NODE   set for CMD: our contender node's path
+`
+
+// commonOpts are the connection and logging flags every command takes.
+type commonOpts struct {
+	servers        string
+	sessionTimeout time.Duration
+	connectTimeout time.Duration
+	digest         string
+	chroot         string
+	verbose        verbosity
+}
+
+func (co *commonOpts) register(fs *flag.FlagSet) {
+	servers := os.Getenv("ZK_SERVERS")
+	if servers == "" {
+		servers = "127.0.0.1:2181"
+	}
+	fs.StringVar(&co.servers, "servers", servers, "ZooKeeper servers, comma-separated host:port (env ZK_SERVERS)")
+	fs.DurationVar(&co.sessionTimeout, "session-timeout", recipes.DefaultSessionTimeout, "ZooKeeper session timeout to ask for (the server may clamp it)")
+	fs.DurationVar(&co.connectTimeout, "connect-timeout", 30*time.Second, "give up if no session is granted within this")
+	fs.StringVar(&co.digest, "digest", os.Getenv("ZK_DIGEST"), "authenticate with digest `user:password` (env ZK_DIGEST)")
+	fs.StringVar(&co.chroot, "chroot", "", "prefix every path with this `path`, e.g. /myapp")
+	fs.Var(&co.verbose, "v", "log library INFO messages to stderr; -v -v (or -v=2) for DEBUG")
+}
+
+// verbosity is a counting flag: -v, -v -v, -v=2.
+type verbosity int
+
+func (v *verbosity) String() string   { return strconv.Itoa(int(*v)) }
+func (v *verbosity) IsBoolFlag() bool { return true }
+func (v *verbosity) Set(s string) error {
+	switch s {
+	case "true":
+		*v++
+		return nil
+	case "false":
+		*v = 0
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return errors.New("want a count, e.g. -v=2")
+	}
+	*v = verbosity(n)
+	return nil
+}
+
+func (co *commonOpts) logger(stderr io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case co.verbose >= 2:
+		level = slog.LevelDebug
+	case co.verbose == 1:
+		level = slog.LevelInfo
+	}
+	h := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	l := slog.New(closeIsInfo{h})
+	slog.SetDefault(l)
+	return l
+}
+
+// closeIsInfo demotes to INFO the WARN the library logs when a session ends
+// because we closed it ("session state ... to=lost cause=...session
+// closed"): every run ends so, and it is not worth a warning.
+type closeIsInfo struct{ slog.Handler }
+
+func (h closeIsInfo) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && r.Message == "session state" {
+		closed := false
+		r.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok && a.Key == "cause" && errors.Is(err, recipes.ErrClosed) {
+				closed = true
+			}
+			return !closed
+		})
+		if closed {
+			if !h.Handler.Enabled(ctx, slog.LevelInfo) {
+				return nil
+			}
+			r.Level = slog.LevelInfo
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h closeIsInfo) WithAttrs(as []slog.Attr) slog.Handler {
+	return closeIsInfo{h.Handler.WithAttrs(as)}
+}
+
+func (h closeIsInfo) WithGroup(name string) slog.Handler {
+	return closeIsInfo{h.Handler.WithGroup(name)}
+}
+
+func (co *commonOpts) serverList() ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(co.servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fail(exitUsage, "no ZooKeeper servers (--servers or ZK_SERVERS)")
+	}
+	return out, nil
+}
+
+// check validates the common flags (usage errors, before connecting).
+func (co *commonOpts) check() error {
+	if _, err := co.serverList(); err != nil {
+		return err
+	}
+	if co.sessionTimeout <= 0 {
+		return fail(exitUsage, "--session-timeout must be positive")
+	}
+	if co.connectTimeout <= 0 {
+		return fail(exitUsage, "--connect-timeout must be positive")
+	}
+	if co.digest != "" && !strings.Contains(co.digest, ":") {
+		return fail(exitUsage, "--digest wants user:password")
+	}
+	if co.chroot != "" {
+		if err := recipes.ValidatePath(co.chroot); err != nil {
+			return fail(exitUsage, "--chroot: %v", err)
+		}
+	}
+	return nil
+}
+
+// connect opens the session. ctx bounds it too (lock --timeout, a signal);
+// --connect-timeout bounds it in any case.
+func (co *commonOpts) connect(ctx context.Context, log *slog.Logger, extra ...recipes.Option) (*recipes.Session, error) {
+	servers, err := co.serverList()
+	if err != nil {
+		return nil, err
+	}
+	opts := []recipes.Option{recipes.WithSessionTimeout(co.sessionTimeout), recipes.WithLogger(log)}
+	if co.digest != "" {
+		user, pass, _ := strings.Cut(co.digest, ":")
+		opts = append(opts, recipes.WithDigestAuth(user, pass))
+	}
+	if co.chroot != "" {
+		opts = append(opts, recipes.WithChroot(co.chroot))
+	}
+	opts = append(opts, extra...)
+	cctx, cancel := context.WithTimeoutCause(ctx, co.connectTimeout, errConnectTimeout)
+	defer cancel()
+	sess, err := recipes.Connect(cctx, servers, opts...)
+	if err != nil {
+		if cause := context.Cause(cctx); cause != nil {
+			err = cause
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errInterrupted) {
+			return nil, err // the caller maps it (--timeout, a signal)
+		}
+		return nil, fail(exitError, "cannot connect to ZooKeeper at %s: %v", co.servers, err)
+	}
+	return sess, nil
+}
+
+var (
+	errConnectTimeout = errors.New("no ZooKeeper session granted within --connect-timeout")
+	errInterrupted    = errors.New("interrupted by a signal")
+)
+
+// parseArgs parses flags that may come before and after the positional
+// arguments. It takes up to maxPos positional arguments; what follows them
+// (or a "--") is returned as rest, unparsed: the command to run.
+func parseArgs(fs *flag.FlagSet, args []string, maxPos int) (pos, rest []string, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		r := fs.Args()
+		if n := len(args) - len(r); n > 0 && args[n-1] == "--" {
+			return pos, r, nil
+		}
+		if len(r) == 0 {
+			return pos, nil, nil
+		}
+		if len(pos) == maxPos {
+			return pos, r, nil
+		}
+		pos = append(pos, r[0])
+		args = r[1:]
+	}
+}
+
+// newFlagSet returns a FlagSet whose errors and -h are handled by parse.
+func newFlagSet(c *command) *flag.FlagSet {
+	fs := flag.NewFlagSet("zkrecipes "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse runs parseArgs and turns -h and flag errors into the right output
+// and exit code.
+func parse(c *command, fs *flag.FlagSet, args []string, maxPos int, stdout io.Writer) (pos, rest []string, err error) {
+	pos, rest, err = parseArgs(fs, args, maxPos)
+	if errors.Is(err, flag.ErrHelp) {
+		commandUsage(c, fs, stdout)
+		return nil, nil, exitCode(exitOK)
+	}
+	if err != nil {
+		return nil, nil, fail(exitUsage, "%v", err)
+	}
+	return pos, rest, nil
+}
+
+func commandUsage(c *command, fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, strings.TrimLeft(c.usage, "\n"))
+	fmt.Fprint(w, "\nFlags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// checkPath validates a recipe path argument.
+func checkPath(pos []string, what string) (string, error) {
+	if len(pos) == 0 {
+		return "", fail(exitUsage, "missing %s", what)
+	}
+	if err := recipes.ValidatePath(pos[0]); err != nil {
+		return "", fail(exitUsage, "%v", err)
+	}
+	return pos[0], nil
+}
+
+// identity is what we store on our nodes: "host:pid".
+func identity() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
