@@ -1,0 +1,47 @@
+package verify
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// The checkers must catch what they are for: synthetic histories.
+func TestCheckersCatchViolations(t *testing.T) {
+	ms := int64(time.Millisecond)
+	base := int64(1_000_000) * ms
+	root := "/r"
+	res := "/r/mutex"
+	wls := []Workload{Workloads["mutex"]}
+	ok := func(w string, op, tok int64, at int64, node string) []Event {
+		return []Event{
+			{T: base + at*ms - ms, Src: w, Type: EvInvoke, WL: "mutex", Res: res, Op: op, Kind: "x"},
+			{T: base + at*ms, Src: w, Type: EvOK, WL: "mutex", Res: res, Op: op, Kind: "x", Tok: tok, Node: res + "/" + node, Sess: op},
+		}
+	}
+	var ev []Event
+	ev = append(ev, Event{T: base, Src: "a", Type: EvSession, Sess: 1}, Event{T: base, Src: "b", Type: EvSession, Sess: 2})
+	ev = append(ev, ok("a", 1, 10, 10, "n1")...)
+	ev = append(ev, ok("b", 2, 20, 50, "n2")...) // overlaps a's hold: exclusion
+	ev = append(ev,
+		Event{T: base + 60*ms, Src: "fence", Type: EvFenceWrite, Res: res, Tok: 20, Op: 2, Note: "b", Acc: true},
+		Event{T: base + 70*ms, Src: "fence", Type: EvFenceWrite, Res: res, Tok: 10, Op: 1, Note: "a", Acc: true}, // stale
+		Event{T: base + 80*ms, Src: "a", Type: EvActEnd, Res: res, Op: 1},
+		Event{T: base + 90*ms, Src: "b", Type: EvActEnd, Res: res, Op: 2},
+	)
+	ev = append(ev, ok("a", 3, 5, 200, "n3")...) // token going backwards
+	h := NewHistory(ev, defaultBounds, wls, root, 0, base+time.Second.Nanoseconds())
+	got := map[string]bool{}
+	for _, v := range h.Check() {
+		got[v.Check] = true
+		t.Log(v)
+	}
+	for _, want := range []string{"exclusion", "stale-write", "tokens"} {
+		if !got[want] {
+			t.Errorf("checker %s did not fire", want)
+		}
+	}
+	if !strings.Contains(h.Stats(), "fenced writes: 2 accepted") {
+		t.Errorf("stats: %s", h.Stats())
+	}
+}

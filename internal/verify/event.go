@@ -1,0 +1,80 @@
+package verify
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// Event is one line of the history. Workers print them as JSON lines on
+// stdout; the fence, the observer and the nemesis append theirs in the
+// orchestrator. T is the wall clock in Unix nanoseconds (all processes run
+// on one machine, so their clocks agree).
+type Event struct {
+	T    int64  `json:"t"`
+	Src  string `json:"src"`            // worker name, "fence", "observer", "nemesis"
+	Type string `json:"type"`           // see the constants below
+	WL   string `json:"wl,omitempty"`   // workload
+	Res  string `json:"res,omitempty"`  // resource: the lock path (also the fence resource)
+	Op   int64  `json:"op,omitempty"`   // per-worker operation id
+	Kind string `json:"kind,omitempty"` // "x" exclusive, "r" read, "w" write, "p" permit, "l" leader
+	Tok  int64  `json:"tok,omitempty"`  // fencing token
+	Node string `json:"node,omitempty"` // full znode path
+	Sess int64  `json:"sess,omitempty"` // ZooKeeper session id
+	Pass string `json:"pass,omitempty"` // session password (hex), "session" events only
+	Acc  bool   `json:"acc,omitempty"`  // write accepted
+	Err  string `json:"err,omitempty"`  // cause / error text
+	Slot int    `json:"slot,omitempty"` // worker slot, nemesis events
+	Dur  int64  `json:"dur,omitempty"`  // nanoseconds
+	Note string `json:"note,omitempty"`
+}
+
+// Event types.
+const (
+	EvSession     = "session"     // worker: new session (Sess, Pass, Dur = negotiated timeout)
+	EvSessionEnd  = "session_end" // worker: session over (Err)
+	EvInvoke      = "invoke"      // worker: acquire/campaign called
+	EvOK          = "ok"          // worker: granted (Res, Tok, Node); one per member lock
+	EvFail        = "fail"        // worker: acquire returned an error
+	EvActEnd      = "act_end"     // worker: stopped acting on the resource
+	EvWrite       = "write"       // worker: fenced write attempt (T = send time, Acc)
+	EvLost        = "lost"        // worker: told the lease is lost (Err = cause)
+	EvRelInvoke   = "rel_invoke"  // worker: Release/Resign called
+	EvRelDone     = "rel_done"    // worker: Release/Resign returned
+	EvExit        = "exit"        // worker: clean exit
+	EvFenceWrite  = "fwrite"      // fence: a write received (Acc, Tok, Op, Note = writer)
+	EvNodeAdd     = "node_add"    // observer: child seen (Node, Sess = owner, Tok = czxid)
+	EvNodeDel     = "node_del"    // observer: child gone
+	EvNemesis     = "nemesis"     // nemesis: fault started (Note = what, Slot, Dur)
+	EvHeal        = "heal"        // nemesis: fault healed
+	EvWorkerKill  = "wkill"       // nemesis: worker process killed (Note = worker)
+	EvFreeze      = "freeze"      // nemesis: SIGSTOP (Note = worker)
+	EvThaw        = "thaw"        // nemesis: SIGCONT (Note = worker)
+	EvPartition   = "partition"   // nemesis: worker proxy blackholed (Note = worker)
+	EvUnpartition = "unpartition"
+	EvWorkerStart = "wstart" // orchestrator: worker process started (Note = worker)
+	EvWorkerExit  = "wexit"  // orchestrator: worker process exited (Err = status)
+)
+
+func now() int64 { return time.Now().UnixNano() }
+
+// emitter writes events as JSON lines, one write per line so that a killed
+// process loses nothing it printed.
+type emitter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	src string
+}
+
+func (e *emitter) emit(ev Event) {
+	if ev.T == 0 {
+		ev.T = now()
+	}
+	ev.Src = e.src
+	b, _ := json.Marshal(ev)
+	b = append(b, '\n')
+	e.mu.Lock()
+	e.w.Write(b)
+	e.mu.Unlock()
+}

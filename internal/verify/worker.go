@@ -1,0 +1,280 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zkrecipes/zkrecipes/election"
+	"github.com/zkrecipes/zkrecipes/lock"
+	"github.com/zkrecipes/zkrecipes/recipes"
+)
+
+// WorkerConfig configures one worker process (cmd/zkverify).
+type WorkerConfig struct {
+	Name           string
+	Servers        []string // the worker's proxy addresses
+	FenceURL       string
+	Root           string // znode root of the run
+	Workloads      []string
+	SessionTimeout time.Duration
+	Seed           int64
+}
+
+// Timeouts every workload uses, so the checkers know the bounds.
+const (
+	AcquireTimeout = 12 * time.Second // ctx of each Acquire/Campaign
+	ReleaseTimeout = 5 * time.Second  // ctx of each Release/Resign
+)
+
+// Env is what a workload gets: the session, the emitter and helpers that
+// record the history in the form the checkers expect.
+type Env struct {
+	Sess *recipes.Session
+	Root string
+	Rand *rand.Rand
+
+	w *worker
+}
+
+type worker struct {
+	cfg  WorkerConfig
+	em   *emitter
+	http *http.Client
+	ops  atomic.Int64
+}
+
+// RunWorker connects, runs the workloads until ctx is done, and opens a new
+// session whenever one is over. Events go to out.
+func RunWorker(ctx context.Context, cfg WorkerConfig, out io.Writer) error {
+	w := &worker{cfg: cfg, em: &emitter{w: out, src: cfg.Name},
+		http: &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+	var wls []Workload
+	for _, n := range cfg.Workloads {
+		wl, ok := Workloads[n]
+		if !ok {
+			return fmt.Errorf("unknown workload %q", n)
+		}
+		wls = append(wls, wl)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	incarnation := int64(0)
+	for ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		sess, err := recipes.Connect(cctx, cfg.Servers, recipes.WithSessionTimeout(cfg.SessionTimeout), recipes.WithLogger(logger))
+		cancel()
+		if err != nil {
+			w.em.emit(Event{Type: "connect_fail", Err: err.Error()})
+			sleepCtx(ctx, 200*time.Millisecond)
+			continue
+		}
+		id, pw := sess.Credentials()
+		w.em.emit(Event{Type: EvSession, Sess: id, Pass: hex.EncodeToString(pw), Dur: int64(sess.Timeout())})
+		incarnation++
+		wctx, wcancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(sess.Context(), wcancel)
+		var wg sync.WaitGroup
+		for i, wl := range wls {
+			env := &Env{Sess: sess, Root: cfg.Root, w: w,
+				Rand: rand.New(rand.NewSource(cfg.Seed*7919 + incarnation*131 + int64(i)))}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := wl.Run(wctx, env); err != nil && wctx.Err() == nil {
+					w.em.emit(Event{Type: "workload_error", WL: wl.Name(), Err: err.Error()})
+				}
+			}()
+		}
+		<-wctx.Done()
+		wg.Wait()
+		stop()
+		wcancel()
+		if err := sess.Err(); err != nil {
+			w.em.emit(Event{Type: EvSessionEnd, Sess: id, Err: err.Error()})
+		}
+		sess.Close()
+	}
+	w.em.emit(Event{Type: EvExit})
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Member is one lock granted by an acquisition (a MultiLock grants several).
+type Member struct {
+	Res  string // lock path, also the fence resource
+	Tok  recipes.Token
+	Node string // full path of the contender node
+}
+
+// Invoke records the start of an acquisition and returns its op id.
+func (e *Env) Invoke(wl, res, kind string) int64 {
+	op := e.w.ops.Add(1)
+	e.w.em.emit(Event{Type: EvInvoke, WL: wl, Res: res, Op: op, Kind: kind, Sess: e.Sess.ID()})
+	return op
+}
+
+// Fail records that the acquisition op returned err.
+func (e *Env) Fail(op int64, wl, res string, err error) {
+	e.w.em.emit(Event{Type: EvFail, WL: wl, Res: res, Op: op, Err: err.Error(), Sess: e.Sess.ID()})
+}
+
+// Hold is a granted acquisition, as the worker records it.
+type Hold struct {
+	e        *Env
+	op       int64
+	wl, kind string
+	members  []Member
+	released atomic.Bool
+	stop     func() bool
+}
+
+// Granted records the grant of op and reports a "lost" event, with the
+// cause and the time, as soon as leaseCtx is cancelled without Release.
+func (e *Env) Granted(op int64, wl, kind string, leaseCtx context.Context, members ...Member) *Hold {
+	h := &Hold{e: e, op: op, wl: wl, kind: kind, members: members}
+	t := now()
+	for _, m := range members {
+		e.w.em.emit(Event{T: t, Type: EvOK, WL: wl, Res: m.Res, Op: op, Kind: kind, Tok: int64(m.Tok), Node: m.Node, Sess: e.Sess.ID()})
+	}
+	if leaseCtx.Err() != nil { // returned already lost: it never held
+		for _, m := range members {
+			e.w.em.emit(Event{T: t, Type: EvLost, WL: wl, Res: m.Res, Op: op, Kind: kind, Err: fmt.Sprint(context.Cause(leaseCtx)), Note: "at grant"})
+		}
+	}
+	h.stop = context.AfterFunc(leaseCtx, func() {
+		t := now()
+		c := context.Cause(leaseCtx)
+		if errors.Is(c, lock.ErrReleased) || errors.Is(c, election.ErrResigned) {
+			return
+		}
+		cause := fmt.Sprint(c)
+		for _, m := range members {
+			e.w.em.emit(Event{T: t, Type: EvLost, WL: wl, Res: m.Res, Op: op, Kind: kind, Err: cause})
+		}
+	})
+	return h
+}
+
+// ActEnd records that the holder stopped acting on the resource.
+func (h *Hold) ActEnd() {
+	t := now()
+	for _, m := range h.members {
+		h.e.w.em.emit(Event{T: t, Type: EvActEnd, WL: h.wl, Res: m.Res, Op: h.op})
+	}
+}
+
+// Release records and runs release (Lease.Release, Term.Resign).
+func (h *Hold) Release(release func(ctx context.Context) error) {
+	h.released.Store(true)
+	t := now()
+	for _, m := range h.members {
+		h.e.w.em.emit(Event{T: t, Type: EvRelInvoke, WL: h.wl, Res: m.Res, Op: h.op})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
+	err := release(ctx)
+	cancel()
+	ev := Event{Type: EvRelDone, WL: h.wl, Op: h.op}
+	if err != nil {
+		ev.Err = err.Error()
+	}
+	t = now()
+	for _, m := range h.members {
+		ev.T, ev.Res = t, m.Res
+		h.e.w.em.emit(ev)
+	}
+}
+
+// Write sends a fenced write of member m to the orchestrator's fence,
+// under ctx's check: nothing is sent once ctx is done.
+func (h *Hold) Write(ctx context.Context, m Member) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	body, _ := json.Marshal(fenceReq{Res: m.Res, Tok: int64(m.Tok), Writer: h.e.w.cfg.Name, Op: h.op})
+	t := now()
+	resp, err := h.e.w.http.Post(h.e.w.cfg.FenceURL+"/write", "application/json", bytes.NewReader(body))
+	ev := Event{T: t, Type: EvWrite, WL: h.wl, Res: m.Res, Op: h.op, Tok: int64(m.Tok)}
+	if err != nil {
+		ev.Err = err.Error()
+		h.e.w.em.emit(ev)
+		return false, err
+	}
+	var r fenceResp
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	ev.Acc = r.Accepted
+	if err != nil {
+		ev.Err = err.Error()
+	}
+	h.e.w.em.emit(ev)
+	return r.Accepted, err
+}
+
+// Act writes to every member's fence resource writes times, checking
+// ctx (the lease's context) before each write and pausing between them,
+// then records ActEnd. It returns early when ctx or stop is done.
+func (h *Hold) Act(ctx, stop context.Context, writes int, pause func() time.Duration) {
+	defer h.ActEnd()
+	for i := 0; i < writes; i++ {
+		for _, m := range h.members {
+			if ctx.Err() != nil || stop.Err() != nil {
+				return
+			}
+			h.Write(ctx, m)
+		}
+		select {
+		case <-time.After(pause()):
+		case <-ctx.Done():
+			return
+		case <-stop.Done():
+			return
+		}
+	}
+}
+
+// Idle waits d or until ctx or stop is done, then records ActEnd.
+func (h *Hold) Idle(ctx, stop context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	case <-stop.Done():
+	}
+	h.ActEnd()
+}
+
+// between returns a random duration in [lo, hi).
+func (e *Env) between(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(e.Rand.Int63n(int64(hi-lo)))
+}
+
+// afterFail pauses after a failed acquisition; false when the run is over.
+func (e *Env) afterFail(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || e.Sess.Err() != nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	return sleepCtx(ctx, 100*time.Millisecond)
+}
