@@ -68,15 +68,15 @@ type History struct {
 	// Resurrected lists nodes the server showed again, with their old
 	// czxid, after their deletion had been seen.
 	Resurrected []string
-	invokes  map[string]Event // worker/op -> invoke
-	results  map[string]int64 // worker/op -> ok or fail time
-	frozen   map[string][]span
-	killed   map[string]int64
-	parts    map[string][]span
-	sessions map[int64]string
-	fence    []Event
-	parentWL map[string]string
-	opEnds   map[string]int64 // worker/op -> when the op was over (fail, rel_done, lost)
+	invokes     map[string]Event // worker/op -> invoke
+	results     map[string]int64 // worker/op -> ok or fail time
+	frozen      map[string][]span
+	killed      map[string]int64
+	parts       map[string][]span
+	sessions    map[int64]string
+	fence       []Event
+	parentWL    map[string]string
+	opEnds      map[string]int64 // worker/op -> when the op was over (fail, rel_done, lost)
 }
 
 func opKey(w string, op int64) string { return fmt.Sprintf("%s/%d", w, op) }
