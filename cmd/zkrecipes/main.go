@@ -195,6 +195,7 @@ type commonOpts struct {
 	connectTimeout time.Duration
 	digest         string
 	chroot         string
+	metricsAddr    string
 	verbose        verbosity
 }
 
@@ -208,6 +209,7 @@ func (co *commonOpts) register(fs *flag.FlagSet) {
 	fs.DurationVar(&co.connectTimeout, "connect-timeout", 30*time.Second, "give up if no session is granted within this")
 	fs.StringVar(&co.digest, "digest", os.Getenv("ZK_DIGEST"), "authenticate with digest `user:password` (env ZK_DIGEST)")
 	fs.StringVar(&co.chroot, "chroot", "", "prefix every path with this `path`, e.g. /myapp")
+	fs.StringVar(&co.metricsAddr, "metrics-addr", "", "serve the library's metrics in Prometheus format at http://`host:port`/metrics")
 	fs.Var(&co.verbose, "v", "log library INFO messages to stderr; -v -v (or -v=2) for DEBUG")
 }
 
@@ -328,6 +330,13 @@ func (co *commonOpts) connect(ctx context.Context, log *slog.Logger, extra ...re
 	}
 	if co.chroot != "" {
 		opts = append(opts, recipes.WithChroot(co.chroot))
+	}
+	if co.metricsAddr != "" {
+		mopt, err := serveMetrics(co.metricsAddr, log)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, mopt)
 	}
 	opts = append(opts, extra...)
 	cctx, cancel := context.WithTimeoutCause(ctx, co.connectTimeout, errConnectTimeout)
