@@ -22,7 +22,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	ln.Close()
 
 	path := zktest.Root(t) + "/lock"
-	c := start(t, true, "lock", servers(t), "--metrics-addr="+addr, path, "--", "sh", "-c", "echo ready; read x")
+	c := start(t, true, "lock", servers(t), "--metrics-addr="+addr, path, "--", "sh", "-c", "echo ready; read x; exit 0")
 	c.waitOutput("ready", 30*time.Second)
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
