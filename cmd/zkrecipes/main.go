@@ -244,41 +244,9 @@ func (co *commonOpts) logger(stderr io.Writer) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	h := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
-	l := slog.New(closeIsInfo{h})
+	l := slog.New(h)
 	slog.SetDefault(l)
 	return l
-}
-
-// closeIsInfo demotes to INFO the WARN the library logs when a session ends
-// because we closed it ("session state ... to=lost cause=...session
-// closed"): every run ends so, and it is not worth a warning.
-type closeIsInfo struct{ slog.Handler }
-
-func (h closeIsInfo) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level == slog.LevelWarn && r.Message == "session state" {
-		closed := false
-		r.Attrs(func(a slog.Attr) bool {
-			if err, ok := a.Value.Any().(error); ok && a.Key == "cause" && errors.Is(err, recipes.ErrClosed) {
-				closed = true
-			}
-			return !closed
-		})
-		if closed {
-			if !h.Handler.Enabled(ctx, slog.LevelInfo) {
-				return nil
-			}
-			r.Level = slog.LevelInfo
-		}
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h closeIsInfo) WithAttrs(as []slog.Attr) slog.Handler {
-	return closeIsInfo{h.Handler.WithAttrs(as)}
-}
-
-func (h closeIsInfo) WithGroup(name string) slog.Handler {
-	return closeIsInfo{h.Handler.WithGroup(name)}
 }
 
 func (co *commonOpts) serverList() ([]string, error) {
