@@ -1,0 +1,58 @@
+package contend
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParse(t *testing.T) {
+	kinds := []string{"lock-", "__READ__", "__WRIT__"}
+	for _, tc := range []struct {
+		name       string
+		ok         bool
+		kind, guid string
+		seq        int64
+	}{
+		{"_c_0123456789abcdef0123456789abcdef-lock-0000000042", true, "lock-", "0123456789abcdef0123456789abcdef", 42},
+		{"lock-0000000007", true, "lock-", "", 7}, // unprotected (kazoo-style prefix-less)
+		{"_c_5e2f9c1a-7d44-4b0b-8f1e-2a6c3b9d8e71-__WRIT__0000000003", true, "__WRIT__", "5e2f9c1a-7d44-4b0b-8f1e-2a6c3b9d8e71", 3}, // Curator
+		{"_c_x-__READ__0000000011", true, "__READ__", "x", 11},
+		{"foo", false, "", "", 0},
+		{"lock-abc", false, "", "", 0},
+		{"lock-+000000001", false, "", "", 0},
+		{"lock--000000001", false, "", "", 0},
+		{"_c_x-latch-0000000001", false, "", "", 0}, // another recipe's kind
+		{"0000000001", false, "", "", 0},
+	} {
+		n, ok := Parse(tc.name, kinds)
+		require.Equal(t, tc.ok, ok, tc.name)
+		if ok {
+			require.Equal(t, tc.kind, n.Kind, tc.name)
+			require.Equal(t, tc.guid, n.GUID, tc.name)
+			require.Equal(t, tc.seq, n.Seq, tc.name)
+		}
+	}
+}
+
+func TestSortedIgnoresForeignAndOrdersBySeq(t *testing.T) {
+	got := Sorted([]string{
+		"_c_b-lock-0000000010", "ready", "_c_a-lock-0000000002", "lock-0000000005", "other-0000000001",
+	}, []string{"lock-"})
+	var names []string
+	for _, n := range got {
+		names = append(names, n.Name)
+	}
+	require.Equal(t, []string{"_c_a-lock-0000000002", "lock-0000000005", "_c_b-lock-0000000010"}, names)
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("_c_0123-lock-0000000042")
+	f.Add("lock-99999999999")
+	f.Fuzz(func(t *testing.T, name string) {
+		n, ok := Parse(name, []string{"lock-", "__READ__"})
+		if ok && (n.Seq < 0 || n.Name != name) {
+			t.Fatalf("bad parse of %q: %+v", name, n)
+		}
+	})
+}

@@ -1,0 +1,145 @@
+package wire
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func frame(body []byte) []byte {
+	b := make([]byte, 4+len(body))
+	binary.BigEndian.PutUint32(b, uint32(len(body)))
+	copy(b[4:], body)
+	return b
+}
+
+func connectResponse(session int64, timeoutMs int32, passwd []byte) []byte {
+	b := make([]byte, 20+len(passwd))
+	binary.BigEndian.PutUint32(b[4:], uint32(timeoutMs))
+	binary.BigEndian.PutUint64(b[8:], uint64(session))
+	binary.BigEndian.PutUint32(b[16:], uint32(len(passwd)))
+	copy(b[20:], passwd)
+	return b
+}
+
+func replyHeader(xid int32, zxid int64, errCode int32, body []byte) []byte {
+	b := make([]byte, 16+len(body))
+	binary.BigEndian.PutUint32(b, uint32(xid))
+	binary.BigEndian.PutUint64(b[4:], uint64(zxid))
+	binary.BigEndian.PutUint32(b[12:], uint32(errCode))
+	copy(b[16:], body)
+	return b
+}
+
+func request(xid, op int32) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint32(b, uint32(xid))
+	binary.BigEndian.PutUint32(b[4:], uint32(op))
+	return frame(b)
+}
+
+func pathBody(p string) []byte {
+	b := make([]byte, 4+len(p))
+	binary.BigEndian.PutUint32(b, uint32(len(p)))
+	copy(b[4:], p)
+	return b
+}
+
+// TestObserver feeds a client/server exchange through the observer, with
+// the server's bytes arriving in awkward pieces, and checks what it reports.
+func TestObserver(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	var (
+		hs       []Handshake
+		answered []time.Time
+		created  []string
+		zxids    []int64
+		sessions []int64
+	)
+	d := &Dialer{
+		Dial: func(string, string, time.Duration) (net.Conn, error) { return client, nil },
+		Hooks: Hooks{
+			Handshake: func(h Handshake) { hs = append(hs, h) },
+			Answered:  func(at time.Time) { answered = append(answered, at) },
+			Created: func(p string, zxid, s int64) {
+				created, zxids, sessions = append(created, p), append(zxids, zxid), append(sessions, s)
+			},
+			Track: func(p string) bool { return p != "/untracked" },
+		},
+	}
+	c, err := d.DialContext("tcp", "x", time.Second)
+	require.NoError(t, err)
+
+	out := make(chan []byte, 16)
+	go func() { // the server side: read whatever the client writes
+		buf := make([]byte, 1024)
+		for {
+			n, err := server.Read(buf)
+			if err != nil {
+				close(out)
+				return
+			}
+			out <- append([]byte(nil), buf[:n]...)
+		}
+	}()
+	write := func(b []byte) {
+		_, err := c.Write(b)
+		require.NoError(t, err)
+		<-out
+	}
+	write(frame(make([]byte, 44))) // connect request
+	write(request(1, 1))           // create
+	write(request(-2, 11))         // ping
+	write(request(2, 1))           // create of an untracked path
+	stream := append(frame(connectResponse(0x1234, 4000, []byte("0123456789abcdef"))),
+		frame(replyHeader(-1, -1, 0, []byte("watch event")))...) // a notification: no request answered
+	stream = append(stream, frame(replyHeader(1, 0x100000007, 0, pathBody("/a/_c_x-lock-0000000001")))...)
+	stream = append(stream, frame(replyHeader(-2, 0, 0, nil))...)
+	stream = append(stream, frame(replyHeader(2, 0x100000008, 0, pathBody("/untracked")))...)
+	go func() {
+		for i := 0; i < len(stream); i += 3 { // 3-byte pieces cut through every field
+			server.Write(stream[i:min(i+3, len(stream))])
+		}
+	}()
+	buf := make([]byte, 7)
+	for got := 0; got < len(stream); {
+		n, err := c.Read(buf)
+		require.NoError(t, err)
+		got += n
+	}
+	require.Len(t, hs, 1)
+	require.Equal(t, int64(0x1234), hs[0].SessionID)
+	require.Equal(t, 4*time.Second, hs[0].Timeout)
+	require.Equal(t, "0123456789abcdef", string(hs[0].Password))
+	require.Len(t, answered, 3, "create, ping, create; the notification answers nothing")
+	require.Equal(t, []string{"/a/_c_x-lock-0000000001"}, created)
+	require.Equal(t, []int64{0x100000007}, zxids)
+	require.Equal(t, []int64{0x1234}, sessions)
+	require.NoError(t, c.Close())
+	d.CloseAll() // idempotent with Close
+}
+
+func TestHandshakeClamp(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	d := &Dialer{
+		Dial:             func(string, string, time.Duration) (net.Conn, error) { return client, nil },
+		HandshakeTimeout: 100 * time.Millisecond,
+	}
+	c, err := d.DialContext("tcp", "x", time.Second)
+	require.NoError(t, err)
+	go server.Read(make([]byte, 64))
+	_, err = c.Write(frame(make([]byte, 44)))
+	require.NoError(t, err)
+	// go-zookeeper asks for 10·recvTimeout; the clamp makes it 100 ms.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(time.Minute)))
+	start := time.Now()
+	_, err = c.Read(make([]byte, 4))
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 5*time.Second)
+	c.Close()
+}
