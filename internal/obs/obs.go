@@ -7,6 +7,7 @@ package obs
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -63,6 +64,37 @@ func New(mp metric.MeterProvider) *Observer {
 
 func (o *Observer) on() bool { return o != nil && o.acquisitions != nil }
 
+// attrSets caches the attribute option of each label combination, so
+// recording does not build attribute sets on the hot path.
+var attrSets struct {
+	sync.RWMutex
+	m map[[4]string]metric.MeasurementOption
+}
+
+// attrs returns the option for up to two key, value pairs.
+func attrs(kv ...string) metric.MeasurementOption {
+	var key [4]string
+	copy(key[:], kv)
+	attrSets.RLock()
+	o, ok := attrSets.m[key]
+	attrSets.RUnlock()
+	if ok {
+		return o
+	}
+	list := make([]attribute.KeyValue, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		list = append(list, attribute.String(kv[i], kv[i+1]))
+	}
+	o = metric.WithAttributeSet(attribute.NewSet(list...))
+	attrSets.Lock()
+	if attrSets.m == nil {
+		attrSets.m = make(map[[4]string]metric.MeasurementOption)
+	}
+	attrSets.m[key] = o
+	attrSets.Unlock()
+	return o
+}
+
 // Acquired records the end of an acquisition call that started at start.
 func (o *Observer) Acquired(recipe string, start time.Time, err error, locked, canceled error) {
 	if !o.on() {
@@ -80,10 +112,10 @@ func (o *Observer) Acquired(recipe string, start time.Time, err error, locked, c
 	default:
 		outcome = "error"
 	}
-	attrs := metric.WithAttributes(attribute.String("recipe", recipe), attribute.String("outcome", outcome))
+	a := attrs("recipe", recipe, "outcome", outcome)
 	ctx := context.Background()
-	o.acquisitions.Add(ctx, 1, attrs)
-	o.acquireWait.Record(ctx, time.Since(start).Seconds(), attrs)
+	o.acquisitions.Add(ctx, 1, a)
+	o.acquireWait.Record(ctx, time.Since(start).Seconds(), a)
 }
 
 // Ended records the end of a hold that was granted at granted: released
@@ -96,10 +128,9 @@ func (o *Observer) Ended(recipe string, granted time.Time, cause error) {
 	how := "released"
 	if cause != nil {
 		how = "lost"
-		o.lost.Add(ctx, 1, metric.WithAttributes(attribute.String("recipe", recipe), attribute.String("cause", Cause(cause))))
+		o.lost.Add(ctx, 1, attrs("recipe", recipe, "cause", Cause(cause)))
 	}
-	o.holdTime.Record(ctx, time.Since(granted).Seconds(),
-		metric.WithAttributes(attribute.String("recipe", recipe), attribute.String("end", how)))
+	o.holdTime.Record(ctx, time.Since(granted).Seconds(), attrs("recipe", recipe, "end", how))
 }
 
 // Released records a Release call's outcome.
@@ -107,8 +138,7 @@ func (o *Observer) Released(recipe, outcome string) {
 	if !o.on() {
 		return
 	}
-	o.releases.Add(context.Background(), 1,
-		metric.WithAttributes(attribute.String("recipe", recipe), attribute.String("outcome", outcome)))
+	o.releases.Add(context.Background(), 1, attrs("recipe", recipe, "outcome", outcome))
 }
 
 // Cleaned records a contender node deleted (or not) by cleanup.
@@ -120,8 +150,7 @@ func (o *Observer) Cleaned(reason string, err error) {
 	if err != nil {
 		outcome = "failed"
 	}
-	o.cleanups.Add(context.Background(), 1,
-		metric.WithAttributes(attribute.String("reason", reason), attribute.String("outcome", outcome)))
+	o.cleanups.Add(context.Background(), 1, attrs("reason", reason, "outcome", outcome))
 }
 
 // Transition records a session state change; suspendedFor is how long the
@@ -131,13 +160,13 @@ func (o *Observer) Transition(state string, cause error, suspendedFor time.Durat
 		return
 	}
 	ctx := context.Background()
-	attrs := []attribute.KeyValue{attribute.String("state", state)}
 	if cause != nil {
-		attrs = append(attrs, attribute.String("cause", Cause(cause)))
+		o.transitions.Add(ctx, 1, attrs("state", state, "cause", Cause(cause)))
+	} else {
+		o.transitions.Add(ctx, 1, attrs("state", state))
 	}
-	o.transitions.Add(ctx, 1, metric.WithAttributes(attrs...))
 	if suspendedFor > 0 {
-		o.suspended.Record(ctx, suspendedFor.Seconds(), metric.WithAttributes(attribute.String("end", state)))
+		o.suspended.Record(ctx, suspendedFor.Seconds(), attrs("end", state))
 	}
 }
 
@@ -146,7 +175,7 @@ func (o *Observer) Leadership(event string) {
 	if !o.on() {
 		return
 	}
-	o.leaderChanges.Add(context.Background(), 1, metric.WithAttributes(attribute.String("event", event)))
+	o.leaderChanges.Add(context.Background(), 1, attrs("event", event))
 }
 
 // Causes a loss can be attributed to. They are matched by their messages'
