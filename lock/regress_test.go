@@ -151,3 +151,50 @@ func TestTryWithLockDelayDoesNotBlock(t *testing.T) {
 	require.ErrorIs(t, err, lock.ErrLocked, "the lock-delay is running")
 	require.Less(t, time.Since(start), 3*time.Second, "TryAcquire blocked on the lock-delay")
 }
+
+// Found by the verification suite: a MultiLock member taken early could be
+// lost (connection suspended) while waiting for a later member, and Acquire
+// returned a MultiLease holding a lost member.
+func TestMultiLockDoesNotReturnALostMember(t *testing.T) {
+	zkc := shared(t)
+	root := zktest.Root(t)
+	ctx := testCtx(t)
+	obs := zkc.Conn(t)
+	other, err := lock.NewMutex(zkc.Session(t), root+"/b").Acquire(ctx)
+	require.NoError(t, err)
+
+	p := zkc.Proxy(t)
+	sess := p.Session(t)
+	events := sess.Subscribe(ctx)
+	type res struct {
+		ml  *lock.MultiLease
+		err error
+	}
+	got := make(chan res, 1)
+	go func() {
+		ml, err := lock.NewMultiLock(sess, []string{root + "/a", root + "/b"}).Acquire(ctx)
+		got <- res{ml, err}
+	}()
+	waitFor(t, func() bool { return len(children(t, obs, root+"/b")) == 2 }) // holds a, queued on b
+	p.Set(zktest.Reset) // suspended: under LoseOnSuspend the lease on a is lost
+	waitState(t, events, recipes.StateSuspended, patience)
+	p.Set(zktest.Pass)
+	waitState(t, events, recipes.StateReconnected, patience)
+	require.NoError(t, other.Release(ctx))
+
+	var r res
+	select {
+	case r = <-got:
+	case <-time.After(patience):
+		t.Fatal("MultiLock.Acquire did not return")
+	}
+	require.NoError(t, r.err)
+	require.NoError(t, r.ml.Err(), "MultiLease over on arrival")
+	for _, l := range r.ml.Leases() {
+		require.NoError(t, l.Err(), "member %s lost", l.Path())
+		ok, _, err := obs.Exists(l.Path())
+		require.NoError(t, err)
+		require.True(t, ok, "member %s has no node", l.Path())
+	}
+	require.NoError(t, r.ml.Release(ctx))
+}
