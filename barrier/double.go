@@ -68,17 +68,9 @@ type DoubleBarrier struct {
 // session, an invalid path) are reported by Enter and Leave.
 func NewDouble(sess *recipes.Session, path string, n int, data []byte) *DoubleBarrier {
 	d := &DoubleBarrier{sess: sess, path: path, n: n, data: append([]byte(nil), data...)}
-	switch {
-	case sess == nil:
-		d.err = fmt.Errorf("barrier: %w", recipes.ErrNilSession)
-	case n < 1:
+	d.q, d.err = contend.NewQueue("barrier", sess, path, []string{MemberKind}, nil)
+	if d.err == nil && n < 1 {
 		d.err = fmt.Errorf("barrier: double barrier %s needs n >= 1, got %d", path, n)
-	default:
-		if err := recipes.ValidatePath(path); err != nil {
-			d.err = fmt.Errorf("barrier: %w", err)
-			break
-		}
-		d.q = &contend.Queue{Sess: sess, Dir: sess.Path(path), Kinds: []string{MemberKind}, ACL: sess.ACL()}
 	}
 	return d
 }

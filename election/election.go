@@ -47,12 +47,6 @@ func New(sess *recipes.Session, path string, opts ...Option) *Election {
 }
 
 func (e *Election) init(opts []Option) error {
-	if e.sess == nil {
-		return fmt.Errorf("election: %w", recipes.ErrNilSession)
-	}
-	if err := recipes.ValidatePath(e.path); err != nil {
-		return fmt.Errorf("election: %w", err)
-	}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -61,12 +55,9 @@ func (e *Election) init(opts []Option) error {
 			return err
 		}
 	}
-	acl := e.opts.acl
-	if acl == nil {
-		acl = e.sess.ACL()
-	}
-	e.q = &contend.Queue{Sess: e.sess, Dir: e.sess.Path(e.path), Kinds: kinds, ACL: acl}
-	return nil
+	var err error
+	e.q, err = contend.NewQueue("election", e.sess, e.path, kinds, e.opts.acl)
+	return err
 }
 
 // Path returns the election's path.

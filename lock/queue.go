@@ -28,12 +28,6 @@ func newQueue(sess *recipes.Session, path string, kinds []string, opts []Option)
 }
 
 func (b *queue) init(kinds []string, opts []Option) error {
-	if b.sess == nil {
-		return fmt.Errorf("lock: %w", recipes.ErrNilSession)
-	}
-	if err := recipes.ValidatePath(b.path); err != nil {
-		return fmt.Errorf("lock: %w", err)
-	}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -42,12 +36,9 @@ func (b *queue) init(kinds []string, opts []Option) error {
 			return err
 		}
 	}
-	acl := b.opts.acl
-	if acl == nil {
-		acl = b.sess.ACL()
-	}
-	b.q = &contend.Queue{Sess: b.sess, Dir: b.sess.Path(b.path), Kinds: kinds, ACL: acl}
-	return nil
+	var err error
+	b.q, err = contend.NewQueue("lock", b.sess, b.path, kinds, b.opts.acl)
+	return err
 }
 
 // Path returns the lock's path (relative to the session's chroot).

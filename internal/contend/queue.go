@@ -425,3 +425,19 @@ func (q *Queue) List(ctx context.Context) ([]Node, error) {
 	}
 	return Sorted(children, q.Kinds), nil
 }
+
+// NewQueue checks a recipe's session and path and returns the queue at
+// path (relative to the session's chroot) with acl, or the session's ACL
+// when acl is nil. Errors are prefixed with the recipe's package name.
+func NewQueue(pkg string, sess *recipes.Session, path string, kinds []string, acl []zk.ACL) (*Queue, error) {
+	if sess == nil {
+		return nil, fmt.Errorf("%s: %w", pkg, recipes.ErrNilSession)
+	}
+	if err := recipes.ValidatePath(path); err != nil {
+		return nil, fmt.Errorf("%s: %w", pkg, err)
+	}
+	if acl == nil {
+		acl = sess.ACL()
+	}
+	return &Queue{Sess: sess, Dir: sess.Path(path), Kinds: kinds, ACL: acl}, nil
+}
