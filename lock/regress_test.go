@@ -176,7 +176,7 @@ func TestMultiLockDoesNotReturnALostMember(t *testing.T) {
 		got <- res{ml, err}
 	}()
 	waitFor(t, func() bool { return len(children(t, obs, root+"/b")) == 2 }) // holds a, queued on b
-	p.Set(zktest.Reset) // suspended: under LoseOnSuspend the lease on a is lost
+	p.Set(zktest.Reset)                                                      // suspended: under LoseOnSuspend the lease on a is lost
 	waitState(t, events, recipes.StateSuspended, patience)
 	p.Set(zktest.Pass)
 	waitState(t, events, recipes.StateReconnected, patience)
