@@ -246,11 +246,14 @@ func TestDoubleBarrierParticipantSessionDies(t *testing.T) {
 	root := zktest.Root(t)
 	dying := zkc.Session(t)
 	got := make(chan error, 1)
-	d1 := barrier.NewDouble(zkc.Session(t), root, 3, nil)
-	go func() { got <- d1.Enter(ctx) }()
+	obs := zkc.Conn(t)
+	// The dying participant enters first, so the other sees it in its very
+	// first read (one that came and went unseen would not break anything).
 	dd := barrier.NewDouble(dying, root, 3, nil)
 	go func() { dd.Enter(ctx) }()
-	obs := zkc.Conn(t)
+	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
+	d1 := barrier.NewDouble(zkc.Session(t), root, 3, nil)
+	go func() { got <- d1.Enter(ctx) }()
 	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 })
 	zkc.Expire(t, dying)
 	select {
@@ -287,5 +290,37 @@ func waitServer(t *testing.T, cond func() bool) {
 	for !cond() {
 		require.True(t, time.Now().Before(deadline), "server state not reached")
 		time.Sleep(10 * time.Millisecond) // polling server state, not ordering
+	}
+}
+
+// Found by the verification suite: a participant entering while the first
+// n were leaving ranked among "the first n" (leavers' nodes were gone) and
+// passed. It must get ErrFull: it arrived after the barrier opened.
+func TestDoubleBarrierLateEntrantIsFull(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	root := zktest.Root(t)
+	ctx := testCtx(t)
+	obs := zkc.Conn(t)
+	a := barrier.NewDouble(zkc.Session(t), root, 2, nil)
+	b := barrier.NewDouble(zkc.Session(t), root, 2, nil)
+	entered := make(chan error, 1)
+	go func() { entered <- a.Enter(ctx) }() // a's node is the lowest
+	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
+	require.NoError(t, b.Enter(ctx))
+	require.NoError(t, <-entered)
+
+	left := make(chan error, 1)
+	go func() { left <- b.Leave(ctx) }() // b is the highest: it deletes its node, waits for a
+	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 }) // a's node + ready
+
+	late := barrier.NewDouble(zkc.Session(t), root, 2, nil)
+	require.ErrorIs(t, late.Enter(ctx), barrier.ErrFull)
+
+	require.NoError(t, a.Leave(ctx))
+	select {
+	case err := <-left:
+		require.NoError(t, err)
+	case <-time.After(patience):
+		t.Fatal("Leave hung")
 	}
 }

@@ -97,11 +97,11 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	if d.entry != nil {
 		return fmt.Errorf("%w: enter %s twice without leave", ErrState, d.path)
 	}
-	e, _, err := d.q.Join(ctx, MemberKind, d.data, false)
+	e, list, err := d.q.Join(ctx, MemberKind, d.data, false)
 	if err != nil {
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}
-	if err := d.awaitReady(ctx, e); err != nil {
+	if err := d.awaitReady(ctx, e, list); err != nil {
 		d.q.Discard(ctx, e.Path)
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}
@@ -109,8 +109,14 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	return nil
 }
 
-func (d *DoubleBarrier) awaitReady(ctx context.Context, e *contend.Entry) error {
+// awaitReady waits for the barrier to open. first is the list read right
+// after our node was created: its first n count as entered from the start.
+func (d *DoubleBarrier) awaitReady(ctx context.Context, e *contend.Entry, first []contend.Node) error {
 	entered := map[string]bool{} // participants seen among the first n
+	for _, m := range first[:min(len(first), d.n)] {
+		entered[m.Name] = true
+	}
+read:
 	for {
 		_, changed := d.sess.Changed()
 		children, watch, err := d.childrenW(ctx)
@@ -130,6 +136,19 @@ func (d *DoubleBarrier) awaitReady(ctx context.Context, e *contend.Entry) error 
 		}
 		for _, c := range children {
 			if c == readyNode {
+				// Open: but only for those who were in when it opened. A
+				// node created after "ready" (its czxid is larger) arrived
+				// after the n had gone through: it is one too many, even if
+				// leavers have made its rank look like one of the first n.
+				czxid, err := d.readyCzxid(ctx)
+				switch {
+				case errors.Is(err, zk.ErrNoNode):
+					continue read // just removed by the last leaver: read again
+				case err != nil:
+					return err
+				case e.Stat.Czxid > czxid:
+					return fmt.Errorf("%w (n = %d): entered after the barrier opened", ErrFull, d.n)
+				}
 				return nil
 			}
 		}
@@ -242,6 +261,25 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 			return d.sess.Err()
 		}
 	}
+}
+
+func (d *DoubleBarrier) readyCzxid(ctx context.Context) (int64, error) {
+	var czxid int64
+	err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
+		var err error
+		czxid, err = recipes.Call(ctx, d.sess, func(c *zk.Conn) (int64, error) {
+			ok, st, err := c.Exists(d.q.Dir + "/" + readyNode)
+			if err == nil && !ok {
+				err = zk.ErrNoNode
+			}
+			if err != nil {
+				return 0, err
+			}
+			return st.Czxid, nil
+		})
+		return err
+	})
+	return czxid, err
 }
 
 func (d *DoubleBarrier) deleteReady(ctx context.Context) error {
