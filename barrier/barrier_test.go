@@ -310,7 +310,7 @@ func TestDoubleBarrierLateEntrantIsFull(t *testing.T) {
 	require.NoError(t, <-entered)
 
 	left := make(chan error, 1)
-	go func() { left <- b.Leave(ctx) }() // b is the highest: it deletes its node, waits for a
+	go func() { left <- b.Leave(ctx) }()                                               // b is the highest: it deletes its node, waits for a
 	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 }) // a's node + ready
 
 	late := barrier.NewDouble(zkc.Session(t), root, 2, nil)
