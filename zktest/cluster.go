@@ -18,6 +18,12 @@ type Config struct {
 	// TickTime is ZooKeeper's tickTime (default 200ms). The servers accept
 	// session timeouts from 2·TickTime up to 60 s.
 	TickTime time.Duration
+	// PeerProxies routes the traffic between the servers of an ensemble
+	// through zktest proxies, one per ordered pair of servers and port
+	// (quorum and election), so that Isolate can partition a server from the
+	// others on loopback, without network namespaces. Each server's zoo.cfg
+	// gives the other servers' proxy addresses and its own real ones.
+	PeerProxies bool
 }
 
 func (cfg Config) normalized() Config {
@@ -45,6 +51,22 @@ type Cluster struct {
 	shared   bool
 	dir      string
 	servers  []*server // nil when external
+
+	// links[i][j] carries server i's connections to server j (nil without
+	// Config.PeerProxies, and for i == j).
+	links    [][]*peerLink
+	isolated map[int]bool
+	linkMu   sync.Mutex
+}
+
+// peerLink is the pair of proxies server i reaches server j through.
+type peerLink struct {
+	quorum, election *Proxy
+}
+
+func (l *peerLink) set(m Mode) {
+	l.quorum.Set(m)
+	l.election.Set(m)
 }
 
 // Start launches one standalone server for the test. It is killed, and its
@@ -95,8 +117,28 @@ func launch(cfg Config, inst *installation) (*Cluster, error) {
 			return nil, err
 		}
 		c := &Cluster{cfg: cfg, dir: dir}
-		c.servers, err = writeConfigs(dir, cfg.Servers, cfg.TickTime, inst)
+		var peer func(i, j int, q, e string) (string, string, error)
+		if cfg.PeerProxies && cfg.Servers > 1 {
+			c.links = make([][]*peerLink, cfg.Servers)
+			for i := range c.links {
+				c.links[i] = make([]*peerLink, cfg.Servers)
+			}
+			peer = func(i, j int, q, e string) (string, string, error) {
+				l := &peerLink{}
+				c.links[i][j] = l
+				var err error
+				if l.quorum, err = newPeerProxy(q, false); err != nil {
+					return "", "", err
+				}
+				if l.election, err = newPeerProxy(e, true); err != nil {
+					return "", "", err
+				}
+				return l.quorum.addrs[0], l.election.addrs[0], nil
+			}
+		}
+		c.servers, err = writeConfigs(dir, cfg.Servers, cfg.TickTime, inst, peer)
 		if err != nil {
+			c.closeLinks()
 			os.RemoveAll(dir)
 			return nil, err
 		}
@@ -139,7 +181,7 @@ func launch(cfg Config, inst *installation) (*Cluster, error) {
 	return nil, lastErr
 }
 
-// stop kills all servers and waits for them to exit.
+// stop kills all servers, waits for them to exit and closes the peer proxies.
 func (c *Cluster) stop() {
 	var wg sync.WaitGroup
 	for _, s := range c.servers {
@@ -147,6 +189,23 @@ func (c *Cluster) stop() {
 		go func() { defer wg.Done(); s.kill() }()
 	}
 	wg.Wait()
+	c.closeLinks()
+}
+
+func (c *Cluster) closeLinks() {
+	for _, row := range c.links {
+		for _, l := range row {
+			if l == nil {
+				continue
+			}
+			if l.quorum != nil {
+				l.quorum.Close()
+			}
+			if l.election != nil {
+				l.election.Close()
+			}
+		}
+	}
 }
 
 func (c *Cluster) disposeDir(failed bool, logf func(string, ...any)) {
@@ -198,6 +257,10 @@ func (c *Cluster) quorumStatus() (bool, string, error) {
 			running, paused, _ := c.servers[i].state()
 			if !running || paused {
 				modes = append(modes, fmt.Sprintf("%d:down", i))
+				continue
+			}
+			if c.isIsolated(i) {
+				modes = append(modes, fmt.Sprintf("%d:isolated", i))
 				continue
 			}
 		}
@@ -271,11 +334,11 @@ func (c *Cluster) LogPath(i int) string {
 
 // Leader returns the index of the server that reports "Mode: leader" (or
 // "standalone") to the srvr command, or -1 if there is none right now.
-// Stopped and paused servers are not asked.
+// Stopped, paused and isolated (Isolate) servers are not asked.
 func (c *Cluster) Leader() int {
 	for i, addr := range c.addrs {
 		if !c.external {
-			if running, paused, _ := c.servers[i].state(); !running || paused {
+			if running, paused, _ := c.servers[i].state(); !running || paused || c.isIsolated(i) {
 				continue
 			}
 		}
@@ -287,8 +350,9 @@ func (c *Cluster) Leader() int {
 }
 
 // WaitQuorum waits (up to 60 s) until the live servers form a serving
-// cluster: one leader, the other running and unpaused servers following, and
-// a majority of the ensemble in it. It fails the test on timeout.
+// cluster: one leader, the other running, unpaused and not isolated servers
+// following, and a majority of the ensemble in it. It fails the test on
+// timeout.
 func (c *Cluster) WaitQuorum(t testing.TB) {
 	t.Helper()
 	if err := waitFor(quorumTimeout, c.quorumStatus); err != nil {
@@ -366,7 +430,7 @@ func (c *Cluster) Restart(t testing.TB, i int) {
 				live++
 			}
 		}
-		if live <= len(c.servers)/2 {
+		if live <= len(c.servers)/2 || c.isIsolated(i) {
 			return true, "", nil // cannot serve without a quorum
 		}
 		m, err := serverMode(s.clientAddr)

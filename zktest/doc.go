@@ -1,6 +1,7 @@
 // Package zktest starts real Apache ZooKeeper servers for Go tests and injects
 // faults into them: killed, restarted and paused servers, network partitions
-// through a TCP proxy, and real server-side session expiry.
+// of clients through a TCP proxy and of servers from each other (peer
+// proxies), and real server-side session expiry.
 //
 // # Getting ZooKeeper
 //
@@ -42,6 +43,21 @@
 //	old := zkc.KillLeader(t)        // SIGKILL the leader
 //	zkc.WaitQuorum(t)
 //	zkc.Restart(t, old)
+//
+// Partitions between servers, on loopback (no network namespaces needed):
+// with Config.PeerProxies every server reaches each other server through a
+// proxy per link and port, and Isolate blackholes all links of one server:
+//
+//	zkc := zktest.StartCluster(t, zktest.Config{Servers: 3, PeerProxies: true})
+//	old := zkc.IsolateLeader(t)     // the other two elect a new leader
+//	...
+//	zkc.Heal(t)                     // links pass again (blackholed ones are reset)
+//	zkc.WaitQuorum(t)               // old has rejoined as a follower
+//
+// The election proxies rewrite the header a server sends when it opens an
+// election connection to its pre-3.6 form (the id alone, without its
+// address): the receiver of a connection from a smaller id connects back to
+// the address in the header, which would bypass the proxies.
 //
 // # Sharing servers
 //

@@ -87,6 +87,13 @@ type Proxy struct {
 	conns   map[*proxyConn]struct{}
 	closed  bool
 	drop    *dropRequest
+
+	// peer makes a proxy for a link between two servers (Config.PeerProxies):
+	// bytes are copied as they come (the quorum protocols are not
+	// length-prefixed frames) and, for election links, electionHeader
+	// rewrites the connection header (see rewriteElectionHeader).
+	peer           bool
+	electionHeader bool
 }
 
 type dropRequest struct {
@@ -126,6 +133,26 @@ func NewProxy(targets []string) (*Proxy, error) {
 		p.wg.Add(1)
 		go p.acceptLoop(l, p.targets[i])
 	}
+	return p, nil
+}
+
+// newPeerProxy starts a single-listener proxy for one server-to-server link.
+func newPeerProxy(target string, election bool) (*Proxy, error) {
+	p, err := NewProxy(nil)
+	if err != nil {
+		return nil, err
+	}
+	p.peer, p.electionHeader = true, election
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.targets = []string{target}
+	p.ls = []net.Listener{l}
+	p.addrs = []string{l.Addr().String()}
+	p.wg.Add(1)
+	go p.acceptLoop(l, target)
 	return p, nil
 }
 
@@ -313,11 +340,16 @@ func (pc *proxyConn) pump(fromClient bool) {
 	if fromClient {
 		src, dst = pc.client, pc.server
 	}
-	first, raw := true, false
+	first, raw := true, pc.p.peer
 	chunk := make([]byte, 32<<10)
 	for {
 		var msg []byte
-		if raw {
+		if first && fromClient && pc.p.electionHeader {
+			var err error
+			if msg, err = rewriteElectionHeader(src); err != nil {
+				return
+			}
+		} else if raw {
 			n, err := src.Read(chunk)
 			if n == 0 && err != nil {
 				return
@@ -386,6 +418,34 @@ func (pc *proxyConn) pump(fromClient bool) {
 			}
 		}
 	}
+}
+
+// rewriteElectionHeader reads the header a ZooKeeper server sends when it
+// opens a leader-election connection (protocol version, its id, its election
+// address) and returns the pre-3.6 form of it: the id alone. The receiver of
+// a connection from a smaller id drops it and connects back, to the address
+// in the header if there is one, else to the address its own zoo.cfg gives;
+// without the rewrite that connection back would bypass the receiver's proxy.
+func rewriteElectionHeader(r io.Reader) ([]byte, error) {
+	var b [8]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return nil, err
+	}
+	if int64(binary.BigEndian.Uint64(b[:])) >= 0 {
+		return b[:], nil // already the old form: the id
+	}
+	var hdr [12]byte // id, length of the address
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(hdr[8:]))
+	if n < 0 || n > 1<<16 {
+		return nil, fmt.Errorf("zktest: election header with an address of %d bytes", n)
+	}
+	if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), hdr[:8]...), nil
 }
 
 func (pc *proxyConn) notePending(xid, op int32) {

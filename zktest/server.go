@@ -51,7 +51,11 @@ func pickPorts(n int) ([]int, error) {
 }
 
 // writeConfigs creates n server directories under base with zoo.cfg and myid.
-func writeConfigs(base string, n int, tick time.Duration, inst *installation) ([]*server, error) {
+// With peer non-nil, it is called once per ordered pair of servers (i ≠ j)
+// with j's real quorum and election addresses and returns the addresses
+// server i's zoo.cfg gives for j (its proxies); each server's own line keeps
+// its real addresses, which it binds.
+func writeConfigs(base string, n int, tick time.Duration, inst *installation, peer func(i, j int, quorum, election string) (string, string, error)) ([]*server, error) {
 	ports, err := pickPorts(3 * n)
 	if err != nil {
 		return nil, err
@@ -60,11 +64,27 @@ func writeConfigs(base string, n int, tick time.Duration, inst *installation) ([
 	if tickMs < 1 {
 		tickMs = 1
 	}
-	var quorum strings.Builder
-	if n > 1 {
-		for i := 0; i < n; i++ {
-			fmt.Fprintf(&quorum, "server.%d=127.0.0.1:%d:%d\n", i+1, ports[3*i+1], ports[3*i+2])
+	real := func(i int) (string, string) {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i+1])),
+			net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i+2]))
+	}
+	// quorum returns the server.N lines of server i's zoo.cfg.
+	quorum := func(i int) (string, error) {
+		var b strings.Builder
+		if n == 1 {
+			return "", nil
 		}
+		for j := 0; j < n; j++ {
+			q, e := real(j)
+			if peer != nil && j != i {
+				var err error
+				if q, e, err = peer(i, j, q, e); err != nil {
+					return "", err
+				}
+			}
+			fmt.Fprintf(&b, "server.%d=%s:%s\n", j+1, q, portOf(e))
+		}
+		return b.String(), nil
 	}
 	maxSession := 60000
 	if 20*tickMs > maxSession {
@@ -84,6 +104,10 @@ func writeConfigs(base string, n int, tick time.Duration, inst *installation) ([
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
 			return nil, err
 		}
+		lines, err := quorum(i)
+		if err != nil {
+			return nil, err
+		}
 		cfg := fmt.Sprintf(`# written by zktest
 tickTime=%d
 initLimit=10
@@ -96,7 +120,7 @@ minSessionTimeout=%d
 maxSessionTimeout=%d
 4lw.commands.whitelist=*
 admin.enableServer=false
-%s`, tickMs, dataDir, ports[3*i], 2*tickMs, maxSession, quorum.String())
+%s`, tickMs, dataDir, ports[3*i], 2*tickMs, maxSession, lines)
 		if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o644); err != nil {
 			return nil, err
 		}
@@ -108,6 +132,12 @@ admin.enableServer=false
 		servers[i] = s
 	}
 	return servers, nil
+}
+
+// portOf returns the port of "host:port".
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 // start launches the JVM. The log file is appended to across restarts.

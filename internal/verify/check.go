@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,7 +26,7 @@ type HoldRec struct {
 	W, WL, Res, Kind, Node string
 	Op, Tok, Sess          int64
 	Invoke, Grant          int64
-	ActEnd, LastWrite      int64 // last write: as the fence received it
+	ActEnd, LastWrite      int64 // last fenced write (or accepted read), as the fence received it
 	Lost, RelInvoke        int64
 	RelDone                int64
 	LostErr                string
@@ -77,6 +78,9 @@ type History struct {
 	fence       []Event
 	parentWL    map[string]string
 	opEnds      map[string]int64 // worker/op -> when the op was over (fail, rel_done, lost)
+
+	regOnce sync.Once
+	regRes  []RegisterResult
 }
 
 func opKey(w string, op int64) string { return fmt.Sprintf("%s/%d", w, op) }
@@ -131,6 +135,10 @@ func NewHistory(events []Event, b Bounds, wls []Workload, root string, healT, en
 				hr.RelDone = e.T
 			}
 			h.opEnds[k] = e.T
+		case EvFenceRead:
+			if hr := holds[opKey(e.Note, e.Op)+"|"+e.Res]; hr != nil && e.Acc && e.T > hr.LastWrite {
+				hr.LastWrite = e.T // acting: an accepted read counts like a write
+			}
 		case EvFenceWrite:
 			h.fence = append(h.fence, e)
 			if hr := holds[opKey(e.Note, e.Op)+"|"+e.Res]; hr != nil && e.T > hr.LastWrite {
@@ -241,6 +249,7 @@ func (h *History) Check() []Violation {
 	v = append(v, h.checkPromptLoss()...)
 	v = append(v, h.checkOrphans()...)
 	v = append(v, h.checkLiveness()...)
+	v = append(v, h.checkRegisters()...)
 	for _, wl := range h.Workloads {
 		v = append(v, wl.Check(h)...)
 	}
@@ -587,7 +596,8 @@ func (h *History) Stats() string {
 	if len(h.Resurrected) > 0 {
 		fmt.Fprintf(&b, "server inconsistency (not a library violation): %d deleted nodes shown again with their old czxid: %v\n", len(h.Resurrected), h.Resurrected)
 	}
-	fmt.Fprintf(&b, "losses by cause: %v\nfaults: %v", lost, faults)
+	fmt.Fprintf(&b, "losses by cause: %v\nfaults: %v\n", lost, faults)
+	fmt.Fprintf(&b, "linearizability (porcupine): %s", h.registerSummary())
 	return b.String()
 }
 

@@ -5,9 +5,11 @@
 // # Harness
 //
 // The orchestrator (TestVerify) starts a 3-node ZooKeeper ensemble with
-// zktest (on loopback: this machine has no network namespaces for zktest, so
-// the servers cannot be partitioned from each other and "isolate the leader"
-// is not injected), a fenced resource (Fence, an HTTP server on 127.0.0.1),
+// zktest on loopback with zktest.Config.PeerProxies: every server reaches
+// each other server through a zktest proxy per link and port (quorum and
+// election), so a server can be partitioned from the others without network
+// namespaces (zktest Cluster.Isolate / IsolateLeader / Heal). It also starts
+// a fenced resource (Fence, an HTTP server on 127.0.0.1),
 // an observer connection (Observer) and several worker OS processes. Each
 // worker reaches the ensemble through its own zktest proxy that it does not
 // control, runs every workload concurrently on one recipes.Session (a new
@@ -20,10 +22,20 @@
 // and at least every PollEvery, recording each contender node's owner session
 // and czxid and when the server deleted it.
 //
+// Each fence resource is also a register: an accepted write sets its value,
+// a read (/read, with the reader's token) returns it. The rwmutex workload
+// uses it: a writer reads the value under its write lock (an exclusive read,
+// which raises the fence like a write) and then writes new unique values,
+// each recorded with the value it replaces; readers read it while they hold
+// their read lock.
+//
 // # Nemesis
 //
 // One fault at a time, drawn from the seed, with 1–3 s of calm between:
 // kill -9 and restart a server or the leader; SIGSTOP/SIGCONT a server;
+// isolate the leader, or one follower, from the other servers for 2–6 s
+// (all its peer links blackholed; its clients are not cut, the server
+// drops them itself when it leaves the quorum; heal resets the links);
 // blackhole one worker's proxy for 0.3·T, T or 2.5·T (T = 2 s session
 // timeout); drop the reply to the next create of a worker; SIGSTOP a worker
 // for 1.5–3·T; kill -9 a worker and start a replacement; expire a worker's
@@ -65,6 +77,16 @@
 //     (AcquireTimeout) + slack (+ time stopped), every Release by
 //     ReleaseTimeout + slack, and after the final heal every workload grants
 //     within Bounds.Liveness.
+//   - linearizable (register.go): the history of each fenced register (the
+//     rwmutex resource) is checked with porcupine against a register whose
+//     writes are read-modify-writes (legal only if the register holds the
+//     value the writer read), so a stale read or a lost update between two
+//     writers is a violation. Reads count when accepted and answered, over
+//     [send, reply]; writes count when the fence accepted them, over the
+//     worker's [send, reply], or at the fence's decision if the worker had
+//     no reply. Each check has RegisterTimeout (60 s); an inconclusive
+//     result is not a violation but is reported as "NOT VERIFIED" in the
+//     per-seed summary, never as a pass.
 //   - worker-exit: a worker process that died without being killed (panic,
 //     race report, with VERIFY_WORKER_RACE=1).
 //
@@ -93,11 +115,11 @@
 //
 // # Not covered (yet)
 //
-//   - Partitions between servers / isolating the leader (needs network
-//     namespaces; zktest runs the ensemble on loopback).
-//   - A linearizability check (porcupine) of a register read under read
-//     locks: porcupine is not a dependency of the module, and the brief
-//     restricts edits to this directory and cmd/zkverify.
+//   - Partitions are whole-server isolations (all links of one server);
+//     asymmetric or partial partitions between servers (A↔B cut, both
+//     reaching C) are not injected, though zktest's per-link proxies could.
+//   - The register check covers the rwmutex resource only; the other
+//     workloads' fenced writes carry no value.
 //   - "Tokens follow real-time acquisition order" is checked only for
 //     acquisitions that did not overlap in time (invoke after the other's grant).
 //   - Liveness is checked after the final heal, not after every mid-run heal.

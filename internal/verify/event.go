@@ -28,6 +28,10 @@ type Event struct {
 	Slot int    `json:"slot,omitempty"` // worker slot, nemesis events
 	Dur  int64  `json:"dur,omitempty"`  // nanoseconds
 	Note string `json:"note,omitempty"`
+	// The fenced register (reads and writes carrying a value):
+	Val  string `json:"val,omitempty"`  // value written, or read
+	Exp  string `json:"exp,omitempty"`  // value the writer read before this write (its expectation)
+	Excl bool   `json:"excl,omitempty"` // a read under an exclusive lock (it raises the fence)
 }
 
 // Event types.
@@ -38,12 +42,14 @@ const (
 	EvOK          = "ok"          // worker: granted (Res, Tok, Node); one per member lock
 	EvFail        = "fail"        // worker: acquire returned an error
 	EvActEnd      = "act_end"     // worker: stopped acting on the resource
-	EvWrite       = "write"       // worker: fenced write attempt (T = send time, Acc)
+	EvWrite       = "write"       // worker: fenced write attempt (T = send time, Dur = until the reply, Acc, Val, Exp)
+	EvRead        = "read"        // worker: fenced read of the register (T = send time, Dur = until the reply, Acc, Val)
 	EvLost        = "lost"        // worker: told the lease is lost (Err = cause)
 	EvRelInvoke   = "rel_invoke"  // worker: Release/Resign called
 	EvRelDone     = "rel_done"    // worker: Release/Resign returned
 	EvExit        = "exit"        // worker: clean exit
-	EvFenceWrite  = "fwrite"      // fence: a write received (Acc, Tok, Op, Note = writer)
+	EvFenceWrite  = "fwrite"      // fence: a write received (Acc, Tok, Op, Note = writer, Val, Exp)
+	EvFenceRead   = "fread"       // fence: a read received (Acc, Tok, Op, Note = reader, Val = value returned, Excl)
 	EvNodeAdd     = "node_add"    // observer: child seen (Node, Sess = owner, Tok = czxid)
 	EvNodeDel     = "node_del"    // observer: child gone
 	EvNemesis     = "nemesis"     // nemesis: fault started (Note = what, Slot, Dur)

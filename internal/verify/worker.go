@@ -208,27 +208,104 @@ func (h *Hold) Release(release func(ctx context.Context) error) {
 // Write sends a fenced write of member m to the orchestrator's fence,
 // under ctx's check: nothing is sent once ctx is done.
 func (h *Hold) Write(ctx context.Context, m Member) (bool, error) {
+	acc, _, err := h.fenced(ctx, m, "/write", fenceReq{})
+	return acc, err
+}
+
+// WriteValue is Write with a value for the fenced register: val replaces
+// exp, the value this holder last read or wrote.
+func (h *Hold) WriteValue(ctx context.Context, m Member, exp, val string) (bool, error) {
+	acc, _, err := h.fenced(ctx, m, "/write", fenceReq{Val: val, Exp: exp})
+	return acc, err
+}
+
+// Read reads the fenced register of member m with the holder's token (excl:
+// under an exclusive lock, which raises the fence). It returns the value
+// and whether the fence accepted the token.
+func (h *Hold) Read(ctx context.Context, m Member, excl bool) (string, bool, error) {
+	acc, val, err := h.fenced(ctx, m, "/read", fenceReq{Excl: excl})
+	return val, acc, err
+}
+
+func (h *Hold) fenced(ctx context.Context, m Member, endpoint string, q fenceReq) (bool, string, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return false, "", err
 	}
-	body, _ := json.Marshal(fenceReq{Res: m.Res, Tok: int64(m.Tok), Writer: h.e.w.cfg.Name, Op: h.op})
+	q.Res, q.Tok, q.Writer, q.Op = m.Res, int64(m.Tok), h.e.w.cfg.Name, h.op
+	body, _ := json.Marshal(q)
 	t := now()
-	resp, err := h.e.w.http.Post(h.e.w.cfg.FenceURL+"/write", "application/json", bytes.NewReader(body))
-	ev := Event{T: t, Type: EvWrite, WL: h.wl, Res: m.Res, Op: h.op, Tok: int64(m.Tok)}
+	resp, err := h.e.w.http.Post(h.e.w.cfg.FenceURL+endpoint, "application/json", bytes.NewReader(body))
+	ev := Event{T: t, Type: EvWrite, WL: h.wl, Res: m.Res, Op: h.op, Tok: int64(m.Tok), Val: q.Val, Exp: q.Exp}
+	if endpoint == "/read" {
+		ev.Type, ev.Excl = EvRead, q.Excl
+	}
 	if err != nil {
 		ev.Err = err.Error()
 		h.e.w.em.emit(ev)
-		return false, err
+		return false, "", err
 	}
 	var r fenceResp
 	err = json.NewDecoder(resp.Body).Decode(&r)
 	resp.Body.Close()
+	ev.Dur = now() - t
 	ev.Acc = r.Accepted
+	if endpoint == "/read" {
+		ev.Val = r.Value
+	}
 	if err != nil {
 		ev.Err = err.Error()
 	}
 	h.e.w.em.emit(ev)
-	return r.Accepted, err
+	return r.Accepted, r.Value, err
+}
+
+// ReadModifyWrite reads member m's register under an exclusive lock, then
+// writes writes new unique values to it, each replacing the previous one,
+// checking ctx (the lease's context) before each step and pausing between
+// them; it stops at the first rejected or failed step, then records ActEnd.
+func (h *Hold) ReadModifyWrite(ctx, stop context.Context, m Member, writes int, pause func() time.Duration) {
+	defer h.ActEnd()
+	cur, ok, err := h.Read(ctx, m, true)
+	if !ok || err != nil {
+		return
+	}
+	for i := 0; i < writes; i++ {
+		if ctx.Err() != nil || stop.Err() != nil {
+			return
+		}
+		val := fmt.Sprintf("%s/%d/%d", h.e.w.cfg.Name, h.op, i)
+		if ok, err := h.WriteValue(ctx, m, cur, val); !ok || err != nil {
+			return // rejected (stale) or outcome unknown: stop acting
+		}
+		cur = val
+		select {
+		case <-time.After(pause()):
+		case <-ctx.Done():
+			return
+		case <-stop.Done():
+			return
+		}
+	}
+}
+
+// ReadFor reads member m's register (shared: under a read lock) reads
+// times, spread over d, then records ActEnd. It returns early when ctx or
+// stop is done.
+func (h *Hold) ReadFor(ctx, stop context.Context, m Member, reads int, d time.Duration) {
+	defer h.ActEnd()
+	for i := 0; i < reads; i++ {
+		if ctx.Err() != nil || stop.Err() != nil {
+			return
+		}
+		h.Read(ctx, m, false)
+		select {
+		case <-time.After(d / time.Duration(reads)):
+		case <-ctx.Done():
+			return
+		case <-stop.Done():
+			return
+		}
+	}
 }
 
 // Act writes to every member's fence resource writes times, checking

@@ -72,13 +72,16 @@ func (mutexWL) Run(ctx context.Context, e *Env) error {
 	return nil
 }
 
-// ---- RWMutex: readers hold for a while; writers write with their token.
+// ---- RWMutex: the fenced resource is a register. Writers read it and
+// write new values, each replacing the one they read or wrote last;
+// readers read it while they hold. The register checker (porcupine) checks
+// that history for linearizability.
 
 type rwWL struct{}
 
 func (rwWL) Name() string                 { return "rwmutex" }
 func (rwWL) Paths(root string) []string   { return []string{path.Join(root, "rw")} }
-func (rwWL) Check(h *History) []Violation { return nil } // readers vs writers: generic exclusion by Kind
+func (rwWL) Check(h *History) []Violation { return nil } // generic exclusion by Kind; the register checker
 func (rwWL) Run(ctx context.Context, e *Env) error {
 	res := path.Join(e.Root, "rw")
 	rw := lock.NewRWMutex(e.Sess, res)
@@ -105,11 +108,12 @@ func (rwWL) Run(ctx context.Context, e *Env) error {
 			}
 			continue
 		}
-		h := e.Granted(op, "rwmutex", kind, l.Context(), Member{res, l.Token(), e.Sess.Path(l.Path())})
+		m := Member{res, l.Token(), e.Sess.Path(l.Path())}
+		h := e.Granted(op, "rwmutex", kind, l.Context(), m)
 		if write {
-			h.Act(l.Context(), ctx, 1+e.Rand.Intn(3), func() time.Duration { return e.between(20*time.Millisecond, 80*time.Millisecond) })
+			h.ReadModifyWrite(l.Context(), ctx, m, 1+e.Rand.Intn(3), func() time.Duration { return e.between(20*time.Millisecond, 80*time.Millisecond) })
 		} else {
-			h.Idle(l.Context(), ctx, e.between(50*time.Millisecond, 300*time.Millisecond))
+			h.ReadFor(l.Context(), ctx, m, 1+e.Rand.Intn(2), e.between(50*time.Millisecond, 300*time.Millisecond))
 		}
 		h.Release(l.Release)
 		sleepCtx(ctx, e.between(0, 200*time.Millisecond))
