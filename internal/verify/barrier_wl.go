@@ -44,7 +44,7 @@ import (
 const (
 	BarrierN            = 3
 	BarrierPeriod       = 4 * time.Second
-	BarrierEnterTimeout = 6 * time.Second // < AcquireTimeout: the generic liveness bound applies too
+	BarrierEnterTimeout = 2500 * time.Millisecond // < BarrierPeriod - barrierLate: a worker that timed out is ready for the next round, so workers stay in step
 	barrierLate         = time.Second     // do not enter a round more than this after its start
 )
 

@@ -236,6 +236,15 @@ func (h *History) actEnd(hr *HoldRec) int64 {
 			e = k
 		}
 	}
+	// The server deleted the holder's node (its session ended there) and the
+	// holder learned of the loss within Slack: no client can learn of a
+	// server-side deletion sooner, which is what prompt-loss bounds. For
+	// concurrency it stopped holding at the deletion, unless it still acted
+	// (a write reached the fence) after it.
+	if n := h.nodes[hr.Node]; n != nil && hr.Node != "" && n.Czxid == hr.Tok && n.Del != 0 &&
+		n.Del > hr.Grant && n.Del < e && hr.Lost != 0 && hr.Lost <= n.Del+int64(h.Bounds.Slack) {
+		e = n.Del
+	}
 	return max(e, hr.LastWrite)
 }
 
