@@ -45,7 +45,7 @@ const (
 	BarrierN            = 3
 	BarrierPeriod       = 4 * time.Second
 	BarrierEnterTimeout = 2500 * time.Millisecond // < BarrierPeriod - barrierLate: a worker that timed out is ready for the next round, so workers stay in step
-	barrierLate         = time.Second     // do not enter a round more than this after its start
+	barrierLate         = time.Second             // do not enter a round more than this after its start
 )
 
 type barrierWL struct{}
