@@ -18,9 +18,10 @@ type Observer struct {
 	conn   *zk.Conn
 	record func(Event)
 
-	mu    sync.Mutex
-	known map[string]map[string]bool // parent -> children seen alive
-	wg    sync.WaitGroup
+	mu       sync.Mutex
+	known    map[string]map[string]int64 // parent -> children seen alive -> czxid
+	cversion map[string]int32            // parent -> cversion at the last listing
+	wg       sync.WaitGroup
 }
 
 // PollEvery bounds how late the observer may see a change.
@@ -28,9 +29,9 @@ const PollEvery = 300 * time.Millisecond
 
 // StartObserver watches every parent in paths until ctx is done.
 func StartObserver(ctx context.Context, conn *zk.Conn, paths []string, record func(Event)) *Observer {
-	o := &Observer{conn: conn, record: record, known: map[string]map[string]bool{}}
+	o := &Observer{conn: conn, record: record, known: map[string]map[string]int64{}, cversion: map[string]int32{}}
 	for _, p := range paths {
-		o.known[p] = map[string]bool{}
+		o.known[p] = map[string]int64{}
 		o.wg.Add(1)
 		go o.loop(ctx, p)
 	}
@@ -43,13 +44,16 @@ func (o *Observer) Wait() { o.wg.Wait() }
 func (o *Observer) loop(ctx context.Context, parent string) {
 	defer o.wg.Done()
 	for ctx.Err() == nil {
-		kids, _, ch, err := o.conn.ChildrenW(parent)
+		kids, st, ch, err := o.conn.ChildrenW(parent)
+		cversion := int32(-1)
 		if errors.Is(err, zk.ErrNoNode) {
 			kids = nil
 			_, _, ch, err = o.conn.ExistsW(parent)
+		} else if err == nil {
+			cversion = st.Cversion
 		}
 		if err == nil {
-			o.update(parent, kids)
+			o.update(parent, kids, cversion)
 		}
 		var wake <-chan zk.Event
 		if err == nil {
@@ -64,7 +68,12 @@ func (o *Observer) loop(ctx context.Context, parent string) {
 	}
 }
 
-func (o *Observer) update(parent string, kids []string) {
+// update records what changed since the last listing. A child deleted and
+// created again under the same name between two listings (a membership
+// node) keeps its name but not its czxid: when the parent's cversion moved
+// by more than the changes seen, the surviving children are read again and
+// a changed czxid is recorded as a deletion and an addition.
+func (o *Observer) update(parent string, kids []string, cversion int32) {
 	t := now()
 	now := map[string]bool{}
 	for _, k := range kids {
@@ -72,19 +81,45 @@ func (o *Observer) update(parent string, kids []string) {
 	}
 	o.mu.Lock()
 	known := o.known[parent]
-	var added []string
+	var added, kept []string
+	changes := int32(0)
 	for k := range known {
 		if !now[k] {
 			delete(known, k)
+			changes++
 			o.record(Event{T: t, Src: "observer", Type: EvNodeDel, Node: path.Join(parent, k), Res: parent})
 		}
 	}
 	for k := range now {
-		if !known[k] {
+		if _, ok := known[k]; !ok {
 			added = append(added, k)
+			changes++
+		} else {
+			kept = append(kept, k)
 		}
 	}
+	last, seen := o.cversion[parent]
+	if cversion >= 0 {
+		o.cversion[parent] = cversion
+	}
+	recheck := seen && cversion >= 0 && cversion-last > changes
 	o.mu.Unlock()
+	if recheck {
+		for _, k := range kept {
+			full := path.Join(parent, k)
+			_, st, err := o.conn.Get(full)
+			if err != nil {
+				continue // gone: the next listing records it
+			}
+			o.mu.Lock()
+			if old, ok := o.known[parent][k]; ok && old != st.Czxid {
+				o.record(Event{T: t, Src: "observer", Type: EvNodeDel, Node: full, Res: parent})
+				o.record(Event{T: t, Src: "observer", Type: EvNodeAdd, Node: full, Res: parent, Sess: st.EphemeralOwner, Tok: st.Czxid})
+				o.known[parent][k] = st.Czxid
+			}
+			o.mu.Unlock()
+		}
+	}
 	for _, k := range added {
 		full := path.Join(parent, k)
 		_, st, err := o.conn.Get(full)
@@ -92,8 +127,8 @@ func (o *Observer) update(parent string, kids []string) {
 			continue // gone already (or connection trouble): seen again next time if alive
 		}
 		o.mu.Lock()
-		if !o.known[parent][k] {
-			o.known[parent][k] = true
+		if _, ok := o.known[parent][k]; !ok {
+			o.known[parent][k] = st.Czxid
 			o.record(Event{T: t, Src: "observer", Type: EvNodeAdd, Node: full, Res: parent, Sess: st.EphemeralOwner, Tok: st.Czxid})
 		}
 		o.mu.Unlock()

@@ -37,7 +37,7 @@ var Workloads = map[string]Workload{
 }
 
 // DefaultWorkloads run in every worker unless told otherwise.
-var DefaultWorkloads = []string{"mutex", "rwmutex", "semaphore", "election", "multilock", "barrier"}
+var DefaultWorkloads = []string{"mutex", "rwmutex", "semaphore", "election", "multilock", "barrier", "membership"}
 
 // SemaphorePermits is the semaphore workload's permit count.
 const SemaphorePermits = 2
