@@ -12,7 +12,9 @@
 // a fenced resource (Fence, an HTTP server on 127.0.0.1),
 // an observer connection (Observer) and several worker OS processes. Each
 // worker reaches the ensemble through its own zktest proxy that it does not
-// control, runs every workload concurrently on one recipes.Session (a new
+// control, runs every workload (mutex, rwmutex, semaphore, election,
+// multilock, double barrier, membership: workloads.go, barrier_wl.go,
+// membership_wl.go) concurrently on one recipes.Session (a new
 // session whenever one is over) and prints its history as JSON lines
 // (Event): session (id and password, so the nemesis can expire it), invoke,
 // ok/fail, write (with the token; the fence logs its decision too), act_end,
