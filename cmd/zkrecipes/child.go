@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
 // forwardedSignals are caught by zkrecipes and passed on to CMD.
@@ -168,4 +170,47 @@ func (c *child) supervise(sigs *signals, ended <-chan struct{}, cause func() err
 			c.signal(syscall.SIGKILL)
 		}
 	}
+}
+
+// holding is what lock and elect share before they wait for the lock or
+// leadership: signals caught, the --timeout context, and a session
+// connected under both.
+type holding struct {
+	sigs   *signals
+	ctx    context.Context
+	sess   *recipes.Session
+	cancel context.CancelFunc
+}
+
+// startHolding catches signals and connects. On error (a signal during the
+// connect, a timeout, no ensemble) everything is undone and the returned
+// error is the command's result. doing names the wait for messages.
+func startHolding(co *commonOpts, timeout time.Duration, policy recipes.LossPolicy, log *slog.Logger, doing string) (*holding, error) {
+	h := &holding{sigs: catchSignals(), ctx: context.Background(), cancel: func() {}}
+	if timeout > 0 {
+		h.ctx, h.cancel = context.WithTimeout(h.ctx, timeout)
+	}
+	sess, sig, err := during(h.ctx, h.sigs, func(ctx context.Context) (*recipes.Session, error) {
+		return co.connect(ctx, log, recipes.WithLossPolicy(policy))
+	})
+	if sig != nil || err != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		h.cancel()
+		h.sigs.stop()
+		if sig != nil {
+			return nil, exitCode(signalStatus(sig))
+		}
+		return nil, waitError(err, doing, timeout)
+	}
+	h.sess = sess
+	return h, nil
+}
+
+// stop closes the session and releases the signals and the timeout.
+func (h *holding) stop() {
+	h.sess.Close()
+	h.cancel()
+	h.sigs.stop()
 }

@@ -84,27 +84,12 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 	}
 	log := co.logger(stderr)
 
-	sigs := catchSignals()
-	defer sigs.stop()
-	ctx := context.Background()
-	if ho.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ho.timeout)
-		defer cancel()
-	}
-	sess, sig, err := during(ctx, sigs, func(ctx context.Context) (*recipes.Session, error) {
-		return co.connect(ctx, log, recipes.WithLossPolicy(policy))
-	})
-	if sig != nil {
-		if sess != nil {
-			sess.Close()
-		}
-		return exitCode(signalStatus(sig))
-	}
+	hold, err := startHolding(&co, ho.timeout, policy, log, "connecting for election "+path)
 	if err != nil {
-		return waitError(err, "connecting for election "+path, ho.timeout)
+		return err
 	}
-	defer sess.Close()
+	defer hold.stop()
+	ctx, sigs, sess := hold.ctx, hold.sigs, hold.sess
 
 	e := election.New(sess, path, election.WithValue([]byte(identity())))
 	term, sig, err := during(ctx, sigs, e.Campaign)
