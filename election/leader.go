@@ -152,7 +152,13 @@ func (e *Election) current(ctx context.Context) (Leader, <-chan zk.Event, error)
 				return closedEvents(), nil
 			}
 			if errors.Is(err, zk.ErrNoNode) {
-				_, _, w, err = c.ExistsW(e.q.Dir) // fires when the election is created
+				var exists bool
+				exists, _, w, err = c.ExistsW(e.q.Dir) // fires when the election is created
+				if err == nil && exists {
+					// Created between our two reads: an exists watch would
+					// not fire for its children. Read again now.
+					return closedEvents(), nil
+				}
 			}
 			return w, err
 		})

@@ -164,7 +164,14 @@ func (g *Group) read(ctx context.Context, watch bool) ([]Member, <-chan zk.Event
 		if watch {
 			ch, _, w, err := c.ChildrenW(g.full)
 			if errors.Is(err, zk.ErrNoNode) {
-				_, _, w, err = c.ExistsW(g.full) // fires when the group is created
+				exists, _, w, err := c.ExistsW(g.full) // fires when the group is created
+				if err == nil && exists {
+					// Created between our two reads: an exists watch would
+					// not fire for its children. Read again now.
+					closed := make(chan zk.Event)
+					close(closed)
+					return got{nil, closed}, nil
+				}
 				return got{nil, w}, err
 			}
 			return got{ch, w}, err
