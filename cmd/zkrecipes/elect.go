@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/election"
@@ -146,20 +145,14 @@ type leaderJSON struct {
 }
 
 func listenElection(co *commonOpts, path string, asJSON bool, stdout, stderr io.Writer) error {
-	log := co.logger(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), forwardedSignals...)
-	defer stop()
-	sess, err := co.connect(ctx, log)
-	if ctx.Err() != nil {
-		if sess != nil {
-			sess.Close()
-		}
+	ctx, sess, done, interrupted, err := co.connectUntilSignal(stderr)
+	if interrupted {
 		return nil // interrupted
 	}
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer done()
 	e := election.New(sess, path)
 	enc := json.NewEncoder(stdout)
 	for l := range e.Observe(ctx) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,20 +95,14 @@ func runLs(args []string, stdout, stderr io.Writer) error {
 	if *interval <= 0 {
 		return fail(exitUsage, "--interval must be positive")
 	}
-	log := co.logger(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), forwardedSignals...)
-	defer stop()
-	sess, err := co.connect(ctx, log)
-	if ctx.Err() != nil {
-		if sess != nil {
-			sess.Close()
-		}
+	ctx, sess, done, interrupted, err := co.connectUntilSignal(stderr)
+	if interrupted {
 		return fail(exitError, "interrupted")
 	}
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer done()
 
 	print := func(l *listing) error {
 		if *asJSON {
@@ -134,7 +127,7 @@ func runLs(args []string, stdout, stderr io.Writer) error {
 		case ctx.Err() != nil:
 			return nil // interrupted
 		case err != nil && recipes.IsTransient(err) && sess.Err() == nil:
-			log.Warn("ls", "err", err)
+			sess.Logger().Warn("ls", "err", err)
 		case err != nil:
 			return err
 		default:

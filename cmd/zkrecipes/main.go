@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -397,4 +398,26 @@ func identity() string {
 		host = "unknown"
 	}
 	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// connectUntilSignal connects for the commands that run until interrupted
+// (ls --watch, elect --listen, revoke): ctx ends at the first SIGINT, SIGTERM
+// or SIGHUP. interrupted reports a signal during the connect (nothing to
+// close then). done closes the session and stops catching signals.
+func (co *commonOpts) connectUntilSignal(stderr io.Writer) (ctx context.Context, sess *recipes.Session, done func(), interrupted bool, err error) {
+	log := co.logger(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), forwardedSignals...)
+	sess, err = co.connect(ctx, log)
+	switch {
+	case ctx.Err() != nil:
+		if sess != nil {
+			sess.Close()
+		}
+		stop()
+		return nil, nil, nil, true, nil
+	case err != nil:
+		stop()
+		return nil, nil, nil, false, err
+	}
+	return ctx, sess, func() { sess.Close(); stop() }, false, nil
 }

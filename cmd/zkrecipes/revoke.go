@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"os/signal"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/lock"
@@ -72,20 +70,14 @@ func runRevoke(args []string, stdout, stderr io.Writer) error {
 			"a holder that does not notice may go on writing alongside the next one (only fencing tokens stop it). "+
 			"Add --yes to confirm", *breakAfter, path)
 	}
-	log := co.logger(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), forwardedSignals...)
-	defer stop()
-	sess, err := co.connect(ctx, log)
-	if ctx.Err() != nil {
-		if sess != nil {
-			sess.Close()
-		}
+	ctx, sess, done, interrupted, err := co.connectUntilSignal(stderr)
+	if interrupted {
 		return fail(exitError, "interrupted")
 	}
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
+	defer done()
 
 	start := time.Now()
 	holders, broken, err := lock.Revoke(ctx, sess, path, *breakAfter)
