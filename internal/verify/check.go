@@ -74,6 +74,7 @@ type History struct {
 	frozen      map[string][]span
 	killed      map[string]int64
 	parts       map[string][]span
+	blind       map[string][]span // observer's blind spells, by parent
 	sessions    map[int64]string
 	fence       []Event
 	parentWL    map[string]string
@@ -89,7 +90,7 @@ func opKey(w string, op int64) string { return fmt.Sprintf("%s/%d", w, op) }
 func NewHistory(events []Event, b Bounds, wls []Workload, root string, healT, end int64) *History {
 	h := &History{Events: events, Bounds: b, Workloads: wls, HealT: healT, End: end,
 		nodes: map[string]*NodeRec{}, invokes: map[string]Event{}, results: map[string]int64{},
-		frozen: map[string][]span{}, killed: map[string]int64{}, parts: map[string][]span{},
+		frozen: map[string][]span{}, killed: map[string]int64{}, parts: map[string][]span{}, blind: map[string][]span{},
 		sessions: map[int64]string{}, parentWL: map[string]string{}, opEnds: map[string]int64{}}
 	for _, wl := range wls {
 		for _, p := range wl.Paths(root) {
@@ -167,6 +168,12 @@ func NewHistory(events []Event, b Bounds, wls []Workload, root string, healT, en
 			if s := h.frozen[e.Note]; len(s) > 0 {
 				s[len(s)-1].to = e.T
 			}
+		case EvObsBlind:
+			h.blind[e.Res] = append(h.blind[e.Res], span{from: e.T})
+		case EvObsSeen:
+			if s := h.blind[e.Res]; len(s) > 0 && s[len(s)-1].to == 0 {
+				s[len(s)-1].to = e.T
+			}
 		case EvWorkerKill:
 			h.killed[e.Note] = e.T
 		case EvPartition:
@@ -196,11 +203,16 @@ func (h *History) frozenIn(w string, a, b int64) bool {
 
 // frozenFor is how long w was stopped within [a, b].
 func (h *History) frozenFor(w string, a, b int64) int64 {
+	return overlap(h.frozen[w], a, b, h.End)
+}
+
+// overlap is how much of [a, b] the spans cover.
+func overlap(spans []span, a, b, end int64) int64 {
 	var d int64
-	for _, s := range h.frozen[w] {
+	for _, s := range spans {
 		to := s.to
 		if to == 0 {
-			to = h.End
+			to = end
 		}
 		lo, hi := max(a, s.from), min(b, to)
 		if hi > lo {
@@ -490,7 +502,9 @@ func (h *History) checkOrphans() []Violation {
 		}
 		covered := false
 		for _, x := range wins[w+"|"+wl] {
-			if x.from <= n.Add && x.to+grace+h.frozenFor(w, x.to, del) >= del {
+			// The observer learns of a deletion only when it can read
+			// again: its blind spells in between count as grace.
+			if x.from <= n.Add && x.to+grace+h.frozenFor(w, x.to, del)+overlap(h.blind[n.Parent], x.to, del, h.End) >= del {
 				covered = true
 				break
 			}

@@ -52,6 +52,8 @@ const (
 	EvFenceRead   = "fread"       // fence: a read received (Acc, Tok, Op, Note = reader, Val = value returned, Excl)
 	EvNodeAdd     = "node_add"    // observer: child seen (Node, Sess = owner, Tok = czxid)
 	EvNodeDel     = "node_del"    // observer: child gone
+	EvObsBlind    = "obs_blind"   // observer: cannot read Res (synced) from here on
+	EvObsSeen     = "obs_seen"    // observer: reads Res again
 	EvNemesis     = "nemesis"     // nemesis: fault started (Note = what, Slot, Dur)
 	EvHeal        = "heal"        // nemesis: fault healed
 	EvWorkerKill  = "wkill"       // nemesis: worker process killed (Note = worker)

@@ -43,7 +43,30 @@ func (o *Observer) Wait() { o.wg.Wait() }
 
 func (o *Observer) loop(ctx context.Context, parent string) {
 	defer o.wg.Done()
+	blind := false
+	setBlind := func(b bool) {
+		if b != blind {
+			blind = b
+			typ := EvObsSeen
+			if b {
+				typ = EvObsBlind
+			}
+			o.record(Event{T: now(), Src: "observer", Type: typ, Res: parent})
+		}
+	}
 	for ctx.Err() == nil {
+		// Sync first: a server cut off from the quorum would answer with a
+		// frozen view; it fails to sync instead, and we count as blind.
+		_, err := o.conn.Sync(parent)
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+			setBlind(true)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(PollEvery):
+			}
+			continue
+		}
 		kids, st, ch, err := o.conn.ChildrenW(parent)
 		cversion := int32(-1)
 		if errors.Is(err, zk.ErrNoNode) {
@@ -55,6 +78,7 @@ func (o *Observer) loop(ctx context.Context, parent string) {
 		if err == nil {
 			o.update(parent, kids, cversion)
 		}
+		setBlind(err != nil)
 		var wake <-chan zk.Event
 		if err == nil {
 			wake = ch
