@@ -345,7 +345,11 @@ func (h *harness) nemesis(rng *rand.Rand, deadline time.Time) {
 			}
 			h.logf("nemesis: expire %s's session %#x", name, id)
 			rec("expire-session " + name)
-			zkc.ExpireID(t, id, pw)
+			if err := zkc.TryExpireID(id, pw); err != nil {
+				// Not confirmed (a server cut off or down still lists it):
+				// the schedule goes on; the checkers judge what happened.
+				h.logf("nemesis:   %v", err)
+			}
 			heal("expired")
 		}
 	}
