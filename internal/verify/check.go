@@ -271,6 +271,7 @@ func (h *History) Check() []Violation {
 	v = append(v, h.checkOrphans()...)
 	v = append(v, h.checkLiveness()...)
 	v = append(v, h.checkRegisters()...)
+	v = append(v, h.checkLate()...)
 	for _, wl := range h.Workloads {
 		v = append(v, wl.Check(h)...)
 	}
@@ -298,6 +299,48 @@ func (h *History) checkFence() []Violation {
 		if hr := byOp[opKey(e.Note, e.Op)+"|"+e.Res]; hr == nil || hr.Tok != e.Tok {
 			v = append(v, Violation{"stale-write", e.T, fmt.Sprintf("%s accepted a write from %s op %d with no matching grant", e.Res, e.Note, e.Op)})
 		}
+	}
+	return v
+}
+
+// lateCounts counts the workers' fenced writes and reads, and those decided
+// after the writer's own local deadline had passed (Event.Late).
+func (h *History) lateCounts() (writes, lateWrites, reads, lateReads int) {
+	for _, e := range h.Events {
+		switch e.Type {
+		case EvWrite:
+			writes++
+			if e.Late > 0 {
+				lateWrites++
+			}
+		case EvRead:
+			reads++
+			if e.Late > 0 {
+				lateReads++
+			}
+		}
+	}
+	return
+}
+
+// checkLate: no fenced write (or read) is decided after the writer's own
+// local deadline (recipes.Session.Deadline) had passed. Past it the session
+// counts as lost locally, so the lease check right before sending must
+// refuse; a request decided later rests on a lease the library should have
+// reported lost (the fence may still reject it, but only if a newer holder
+// wrote first).
+func (h *History) checkLate() []Violation {
+	var v []Violation
+	for _, e := range h.Events {
+		if e.Late <= 0 || (e.Type != EvWrite && e.Type != EvRead) {
+			continue
+		}
+		what := "write"
+		if e.Type == EvRead {
+			what = "read"
+		}
+		v = append(v, Violation{"late-write", e.T, fmt.Sprintf("%s op %d %s %s with token %#x decided %v after the writer's own session deadline (accepted %v)",
+			e.Src, e.Op, what, e.Res, e.Tok, time.Duration(e.Late).Round(time.Microsecond), e.Acc)})
 	}
 	return v
 }
@@ -616,6 +659,8 @@ func (h *History) Stats() string {
 	}
 	fmt.Fprintf(&b, "events %d, acquisitions %d (granted members %d, failed %d), grants by workload %v\n", len(h.Events), invokes, len(h.holds), fails, grants)
 	fmt.Fprintf(&b, "fenced writes: %d accepted, %d rejected; sessions %d; nodes observed %d\n", acc, rej, len(h.sessions), len(h.nodeList))
+	writes, lateW, reads, lateR := h.lateCounts()
+	fmt.Fprintf(&b, "writes decided after the writer's own deadline: %d of %d sent (reads: %d of %d)\n", lateW, writes, lateR, reads)
 	if len(h.Resurrected) > 0 {
 		fmt.Fprintf(&b, "server inconsistency (not a library violation): %d deleted nodes shown again with their old czxid: %v\n", len(h.Resurrected), h.Resurrected)
 	}

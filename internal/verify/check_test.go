@@ -98,3 +98,38 @@ func TestRegisterChecker(t *testing.T) {
 		t.Error("stale read not caught")
 	}
 }
+
+// A fenced write (or read) decided after the writer's own session deadline
+// is a violation, accepted or not; one decided in time is not.
+func TestLateWriteChecker(t *testing.T) {
+	ms := int64(time.Millisecond)
+	base := int64(1_000_000) * ms
+	res := "/r/mutex"
+	ev := []Event{
+		{T: base + 10*ms, Src: "a", Type: EvWrite, Res: res, Op: 1, Tok: 10, Acc: true},
+		{T: base + 20*ms, Src: "a", Type: EvWrite, Res: res, Op: 1, Tok: 10, Acc: true, Late: 3 * ms},
+		{T: base + 30*ms, Src: "a", Type: EvRead, Res: res, Op: 1, Tok: 10, Acc: false, Late: 1},
+		{T: base + 40*ms, Src: "b", Type: EvRead, Res: res, Op: 2, Tok: 20, Acc: true},
+	}
+	h := NewHistory(ev, defaultBounds, nil, "/r", 0, base+time.Second.Nanoseconds())
+	v := h.checkLate()
+	for _, x := range v {
+		t.Log(x)
+	}
+	if len(v) != 2 || v[0].Check != "late-write" || !strings.Contains(v[0].Msg, "3ms after") || !strings.Contains(v[1].Msg, "read") {
+		t.Fatalf("late-write violations: %v", v)
+	}
+	found := false
+	for _, x := range h.Check() {
+		found = found || x.Check == "late-write"
+	}
+	if !found {
+		t.Error("Check does not run the late-write checker")
+	}
+	if s := h.Stats(); !strings.Contains(s, "writes decided after the writer's own deadline: 1 of 2 sent (reads: 1 of 2)") {
+		t.Errorf("stats: %s", s)
+	}
+	if v := NewHistory(ev[:1], defaultBounds, nil, "/r", 0, base+time.Second.Nanoseconds()).checkLate(); len(v) != 0 {
+		t.Errorf("a write in time was reported: %v", v)
+	}
+}

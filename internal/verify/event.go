@@ -32,6 +32,12 @@ type Event struct {
 	Val  string `json:"val,omitempty"`  // value written, or read
 	Exp  string `json:"exp,omitempty"`  // value the writer read before this write (its expectation)
 	Excl bool   `json:"excl,omitempty"` // a read under an exclusive lock (it raises the fence)
+	// Late is set on a worker's write and read events when the writer's
+	// local session deadline (recipes.Session.Deadline) had already passed
+	// when it decided to send, after its lease check: by how much, in
+	// nanoseconds. Such a request was decided on a lease the library
+	// should already have reported lost.
+	Late int64 `json:"late,omitempty"`
 }
 
 // Event types.
@@ -42,8 +48,8 @@ const (
 	EvOK          = "ok"          // worker: granted (Res, Tok, Node); one per member lock
 	EvFail        = "fail"        // worker: acquire returned an error
 	EvActEnd      = "act_end"     // worker: stopped acting on the resource
-	EvWrite       = "write"       // worker: fenced write attempt (T = send time, Dur = until the reply, Acc, Val, Exp)
-	EvRead        = "read"        // worker: fenced read of the register (T = send time, Dur = until the reply, Acc, Val)
+	EvWrite       = "write"       // worker: fenced write attempt (T = send time, Dur = until the reply, Acc, Val, Exp, Late)
+	EvRead        = "read"        // worker: fenced read of the register (T = send time, Dur = until the reply, Acc, Val, Late)
 	EvLost        = "lost"        // worker: told the lease is lost (Err = cause)
 	EvRelInvoke   = "rel_invoke"  // worker: Release/Resign called
 	EvRelDone     = "rel_done"    // worker: Release/Resign returned

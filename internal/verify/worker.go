@@ -147,6 +147,16 @@ type Hold struct {
 	members  []Member
 	released atomic.Bool
 	stop     func() bool
+	held     func() error // the lease's Err, checked before each fenced request
+}
+
+// CheckLease makes every fenced request of h check err (the lease's Err:
+// nil while held) right before it is sent, after the context check, as an
+// application using fence's lease-taking helpers would. Call it right after
+// Granted, before acting.
+func (h *Hold) CheckLease(err func() error) *Hold {
+	h.held = err
+	return h
 }
 
 // Granted records the grant of op and reports a "lost" event, with the
@@ -231,11 +241,23 @@ func (h *Hold) fenced(ctx context.Context, m Member, endpoint string, q fenceReq
 	if err := ctx.Err(); err != nil {
 		return false, "", err
 	}
+	if h.held != nil {
+		if err := h.held(); err != nil {
+			return false, "", err
+		}
+	}
+	// The lease checks passed: we decide to send. Record whether our own
+	// local deadline had passed by then (the library should have reported
+	// the lease lost: a request decided after it is a late write).
+	var late int64
+	if decided, dl := time.Now(), h.e.Sess.Deadline(); decided.After(dl) {
+		late = int64(decided.Sub(dl))
+	}
 	q.Res, q.Tok, q.Writer, q.Op = m.Res, int64(m.Tok), h.e.w.cfg.Name, h.op
 	body, _ := json.Marshal(q)
 	t := now()
 	resp, err := h.e.w.http.Post(h.e.w.cfg.FenceURL+endpoint, "application/json", bytes.NewReader(body))
-	ev := Event{T: t, Type: EvWrite, WL: h.wl, Res: m.Res, Op: h.op, Tok: int64(m.Tok), Val: q.Val, Exp: q.Exp}
+	ev := Event{T: t, Type: EvWrite, WL: h.wl, Res: m.Res, Op: h.op, Tok: int64(m.Tok), Val: q.Val, Exp: q.Exp, Late: late}
 	if endpoint == "/read" {
 		ev.Type, ev.Excl = EvRead, q.Excl
 	}

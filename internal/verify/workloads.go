@@ -64,7 +64,7 @@ func (mutexWL) Run(ctx context.Context, e *Env) error {
 			}
 			continue
 		}
-		h := e.Granted(op, "mutex", "x", l.Context(), Member{res, l.Token(), e.Sess.Path(l.Path())})
+		h := e.Granted(op, "mutex", "x", l.Context(), Member{res, l.Token(), e.Sess.Path(l.Path())}).CheckLease(l.Err)
 		h.Act(l.Context(), ctx, 2+e.Rand.Intn(4), func() time.Duration { return e.between(20*time.Millisecond, 120*time.Millisecond) })
 		h.Release(l.Release)
 		sleepCtx(ctx, e.between(0, 150*time.Millisecond))
@@ -109,7 +109,7 @@ func (rwWL) Run(ctx context.Context, e *Env) error {
 			continue
 		}
 		m := Member{res, l.Token(), e.Sess.Path(l.Path())}
-		h := e.Granted(op, "rwmutex", kind, l.Context(), m)
+		h := e.Granted(op, "rwmutex", kind, l.Context(), m).CheckLease(l.Err)
 		if write {
 			h.ReadModifyWrite(l.Context(), ctx, m, 1+e.Rand.Intn(3), func() time.Duration { return e.between(20*time.Millisecond, 80*time.Millisecond) })
 		} else {
@@ -182,7 +182,7 @@ func (electionWL) Run(ctx context.Context, e *Env) error {
 			}
 			continue
 		}
-		h := e.Granted(op, "election", "l", term.Context(), Member{res, term.Token(), e.Sess.Path(term.Path())})
+		h := e.Granted(op, "election", "l", term.Context(), Member{res, term.Token(), e.Sess.Path(term.Path())}).CheckLease(term.Err)
 		h.Act(term.Context(), ctx, 3+e.Rand.Intn(10), func() time.Duration { return 100 * time.Millisecond })
 		h.Release(term.Resign)
 		sleepCtx(ctx, e.between(0, 200*time.Millisecond))
@@ -227,7 +227,7 @@ func (multiWL) Run(ctx context.Context, e *Env) error {
 		for _, ls := range l.Leases() {
 			ms = append(ms, Member{path.Dir(ls.Path()), ls.Token(), e.Sess.Path(ls.Path())})
 		}
-		h := e.Granted(op, "multilock", "x", l.Context(), ms...)
+		h := e.Granted(op, "multilock", "x", l.Context(), ms...).CheckLease(l.Err)
 		h.Act(l.Context(), ctx, 1+e.Rand.Intn(3), func() time.Duration { return e.between(20*time.Millisecond, 80*time.Millisecond) })
 		h.Release(l.Release)
 		sleepCtx(ctx, e.between(0, 150*time.Millisecond))
