@@ -51,6 +51,7 @@ type config struct {
 	handshakeTimeout time.Duration
 	dial             zk.Dialer
 	meters           metric.MeterProvider
+	failFast         bool
 }
 
 // DefaultSessionTimeout is the session timeout requested when none is given.
@@ -175,6 +176,19 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 			return fmt.Errorf("recipes: nil meter provider")
 		}
 		c.meters = mp
+		return nil
+	}
+}
+
+// WithFailFast makes Connect give up as soon as every server has refused
+// the connection (nothing listens at its address, or its host is unknown or
+// unreachable) before any session was granted, with an error wrapping
+// ErrUnreachable and each server's cause. Without it Connect keeps trying
+// until its ctx ends, which suits servers that are still starting. A server
+// that accepts the connection but does not answer is waited for either way.
+func WithFailFast() Option {
+	return func(c *config) error {
+		c.failFast = true
 		return nil
 	}
 }

@@ -66,6 +66,7 @@ type Session struct {
 	notes       []note // listener calls queued under mu, made by dispatch
 	suspendedAt time.Time
 	suspensions uint64
+	attempts    map[string]attempt // last failed attempt per server, until a session is granted
 
 	dispatchMu sync.Mutex // one dispatcher at a time keeps calls in order
 
@@ -81,7 +82,17 @@ type Session struct {
 // Connect opens a session to the ZooKeeper ensemble servers ("host:port")
 // and returns once the server has granted it, or with ctx's error (the
 // half-open session is then closed).
+//
+// While no server grants a session, Connect keeps trying every server until
+// ctx ends; each failed attempt is logged at WARN with its cause (connection
+// refused, no answer, the connection closed during the handshake), and the
+// error returned when ctx ends wraps both ctx's cause and the last failure
+// of each server. With WithFailFast it returns as soon as every server has
+// refused the connection.
 func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, error) {
+	if ctx == nil {
+		return nil, errors.New("recipes: Connect: nil context")
+	}
 	cfg := config{
 		timeout: DefaultSessionTimeout,
 		logger:  slog.Default(),
@@ -100,8 +111,8 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		return nil, fmt.Errorf("recipes: no ZooKeeper servers given")
 	}
 	for _, s := range servers {
-		if i := strings.LastIndexByte(s, ':'); i <= 0 || i == len(s)-1 {
-			return nil, fmt.Errorf("recipes: server address %q is not host:port", s)
+		if err := validateServer(s); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.handshakeTimeout == 0 {
@@ -132,6 +143,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 			Answered:  s.onAnswered,
 			Created:   s.created.add,
 			Track:     trackCreated,
+			Failed:    s.onAttemptFailed,
 		},
 	}
 	conn, events, err := zk.Connect(servers, cfg.timeout,
@@ -141,7 +153,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		zk.WithLogInfo(false),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("recipes: connect: %w", err)
+		return nil, fmt.Errorf("recipes: connect to %v: %w", servers, err)
 	}
 	s.conn, s.events = conn, events
 	s.wg.Add(1)
@@ -176,6 +188,10 @@ func (s *Session) awaitFirstSession(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			s.noteSilentServers()
+			if failed := s.attemptErrors(); failed != nil {
+				return fmt.Errorf("recipes: connect to %v: %w; %w", s.servers, context.Cause(ctx), failed)
+			}
 			return fmt.Errorf("recipes: connect to %v: %w", s.servers, context.Cause(ctx))
 		}
 	}
@@ -325,9 +341,9 @@ func (s *Session) setStateLocked(st State, err error) {
 	for l := range s.listeners {
 		s.notes = append(s.notes, note{l, ev})
 	}
-	lvl := slog.LevelInfo
+	lvl := slog.LevelDebug // connected, reconnected and a Close are routine
 	if st == StateSuspended || (st == StateLost && !errors.Is(err, ErrClosed)) {
-		lvl = slog.LevelWarn // a Close is not worth a warning
+		lvl = slog.LevelWarn
 	}
 	var suspendedFor time.Duration
 	if prev == StateSuspended && !s.suspendedAt.IsZero() {
@@ -400,9 +416,11 @@ func (s *Session) onEvent(ev zk.Event) {
 		switch s.state {
 		case StateConnecting:
 			if s.id != 0 {
+				s.attempts = nil
 				s.setStateLocked(StateConnected, nil)
 			}
 		case StateSuspended:
+			s.attempts = nil
 			s.setStateLocked(StateReconnected, nil)
 		}
 	case zk.StateDisconnected:

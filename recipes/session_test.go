@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -245,36 +244,8 @@ func TestDeadlineLostSessionIsEndedOnServer(t *testing.T) {
 
 func TestHandshakeClampSkipsWedgedServer(t *testing.T) {
 	zkc := zktest.Shared(t, zktest.Config{})
-	// A server that accepts connections and never answers.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	servers := []string{ln.Addr().String(), zkc.Addrs()[0]}
-	for i := 0; i < 3; i++ { // go-zookeeper shuffles the servers
+	servers := []string{zktest.SilentServer(t), zkc.Addrs()[0]} // the first never answers
+	for i := 0; i < 3; i++ {                                    // go-zookeeper shuffles the servers
 		start := time.Now()
 		s, err := recipes.Connect(ctxT(t, 20*time.Second), servers, recipes.WithSessionTimeout(4*time.Second))
 		require.NoError(t, err)

@@ -1,6 +1,7 @@
 package recipes
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -30,10 +31,25 @@ func (t Token) GoString() string {
 }
 
 // ParseToken parses the text form of a Token.
+// The error names the rule that s breaks: empty, not a decimal number,
+// not positive, or larger than the largest token (2^63−1).
 func ParseToken(s string) (Token, error) {
+	bad := func(why string) error { return fmt.Errorf("recipes: invalid fencing token %q: %s", s, why) }
+	if s == "" {
+		return 0, bad("empty")
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("recipes: invalid fencing token %q", s)
+	switch {
+	case errors.Is(err, strconv.ErrRange) && s[0] == '-':
+		return 0, bad("negative")
+	case errors.Is(err, strconv.ErrRange):
+		return 0, bad("too large (the largest token is 9223372036854775807)")
+	case err != nil:
+		return 0, bad("not a decimal number")
+	case n < 0:
+		return 0, bad("negative")
+	case n == 0:
+		return 0, bad("zero is not a token (tokens start at 1)")
 	}
 	return Token(n), nil
 }

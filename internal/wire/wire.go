@@ -11,8 +11,12 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -39,6 +43,11 @@ type Hooks struct {
 	Created func(path string, zxid, session int64)
 	// Track selects the created paths reported to Created.
 	Track func(path string) bool
+	// Failed is called when an attempt to reach a server fails before its
+	// handshake completed: the dial failed, or the connection broke or went
+	// silent before the connect response arrived. It says why a session is
+	// not being granted.
+	Failed func(addr string, err error)
 }
 
 // Dialer dials server connections whose frames are observed by Hooks.
@@ -66,9 +75,10 @@ func (d *Dialer) DialContext(network, address string, timeout time.Duration) (ne
 	}
 	nc, err := dial(network, address, timeout)
 	if err != nil {
+		d.failed(address, err)
 		return nil, err
 	}
-	c := &conn{Conn: nc, d: d}
+	c := &conn{Conn: nc, d: d, addr: address}
 	d.mu.Lock()
 	if d.conns == nil {
 		d.conns = make(map[*conn]struct{})
@@ -93,6 +103,33 @@ func (d *Dialer) CloseAll() {
 	}
 }
 
+// Handshaking returns, for each open connection whose handshake was sent
+// and not answered, its server address and how long ago it was sent.
+func (d *Dialer) Handshaking() map[string]time.Duration {
+	d.mu.Lock()
+	conns := make([]*conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	out := make(map[string]time.Duration)
+	now := time.Now()
+	for _, c := range conns {
+		c.mu.Lock()
+		if !c.handshakeDone && !c.handshakeSent.IsZero() && !c.reported {
+			out[c.addr] = now.Sub(c.handshakeSent)
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+func (d *Dialer) failed(addr string, err error) {
+	if d.Hooks.Failed != nil {
+		d.Hooks.Failed(addr, err)
+	}
+}
+
 func (d *Dialer) forget(c *conn) {
 	d.mu.Lock()
 	delete(d.conns, c)
@@ -114,13 +151,15 @@ type sent struct {
 
 type conn struct {
 	net.Conn
-	d *Dialer
+	d    *Dialer
+	addr string
 
 	closeOnce sync.Once
 
 	mu            sync.Mutex
 	handshakeSent time.Time
 	handshakeDone bool
+	reported      bool   // a failed handshake was reported to Hooks.Failed
 	pending       []sent // requests awaiting a reply from next on, oldest first
 	next          int
 	session       int64 // granted by this connection's handshake
@@ -151,6 +190,15 @@ func (c *conn) Write(p []byte) (int, error) {
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.parse(p[:n])
+	if err != nil {
+		c.mu.Lock()
+		report := !c.handshakeDone && !c.reported
+		c.reported = true
+		c.mu.Unlock()
+		if report {
+			c.d.failed(c.addr, handshakeError(err))
+		}
+	}
 	return n, err
 }
 
@@ -314,4 +362,20 @@ func parseConnectResponse(b []byte) (Handshake, bool) {
 		h.Password = append([]byte(nil), b[20:20+n]...)
 	}
 	return h, true
+}
+
+// ErrNoHandshake is wrapped by the error reported to Hooks.Failed when a
+// server accepted the TCP connection but the handshake did not complete.
+var ErrNoHandshake = errors.New("no session handshake")
+
+// handshakeError says what a read error during the handshake means.
+func handshakeError(err error) error {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: the server did not answer in time: %w", ErrNoHandshake, err)
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("%w: the server closed the connection (not a ZooKeeper client port, a TLS-only port, or too many connections?): %w", ErrNoHandshake, err)
+	}
+	return fmt.Errorf("%w: %w", ErrNoHandshake, err)
 }
