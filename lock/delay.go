@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,76 +13,182 @@ import (
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
-// Lock-delay bookkeeping lives in the lock node's data: "held:<node>" while
-// a holder that uses WithLockDelay holds, "released:<node>" after its clean
-// Release (written in one Multi with the delete of its node).
+// DelayNode is the name of the lock-delay marker, a persistent child of the
+// lock's node kept by holders that use WithLockDelay. Being persistent, it
+// keeps the lock's container node (and itself) alive after a holder died,
+// until the next holder has waited out the delay; a clean Release deletes
+// it, after which the server reaps the empty lock node as usual.
+//
+// The name is chosen so that other lock clients on the same path pass it
+// by: it is not a contender of any of our kinds, Curator and kazoo sort it
+// after every contender, and go-zookeeper's zk.Lock parses its suffix as the
+// largest possible sequence number (so it never precedes a real contender).
+const DelayNode = "zkrecipes.delay__2147483647"
+
+// Marker data. "held:<node>" while a holder that uses WithLockDelay holds;
+// "gone:<node>" once a contender found that holder's node deleted without a
+// clean release, stamped by the server with the marker's mtime (or, when
+// rewritten, "gone:<node>@<unix ms>" carrying the first stamp along).
 const (
-	heldPrefix     = "held:"
-	releasedPrefix = "released:"
+	heldPrefix = "held:"
+	gonePrefix = "gone:"
 )
 
-// delayAfterAbandon runs once e heads the queue: if the previous holder
-// recorded itself and its node is gone without a clean release, it waits
-// the lock-delay (a Try form returns ErrBlocked instead), then records e as
-// the holder.
+// delayAfterAbandon runs once e heads the queue. If the previous holder
+// recorded itself in the marker and its node is gone without a clean
+// release, it waits until the lock-delay has passed since the first
+// contender noticed (a Try form returns ErrBlocked while it runs), then
+// records e as the holder.
+//
+// The delay is measured on the server's clock: the notice is the mtime of
+// the write that recorded it, and a later contender learns the server's
+// current time from the mtime of its own write to the marker. So it does
+// not restart for each contender, and does not depend on the clients'
+// clocks.
 func (b *queue) delayAfterAbandon(ctx context.Context, e *contend.Entry, try bool) error {
-	type got struct {
-		data []byte
-		ok   bool
-	}
-	var prev string
-	err := recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
-		g, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (got, error) {
-			d, _, err := c.Get(b.q.Dir)
-			return got{d, err == nil}, err
-		})
-		if err != nil {
-			return err
-		}
-		prev = ""
-		if name, ok := strings.CutPrefix(string(g.data), heldPrefix); ok && name != e.Node.Name {
-			prev = name
-		}
-		return nil
-	})
+	marker := b.q.Dir + "/" + DelayNode
+	wait, err := b.delayLeft(ctx, marker, e)
 	if err != nil {
 		return err
 	}
-	if prev != "" {
-		gone, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (bool, error) {
-			ok, _, err := c.Exists(b.q.Dir + "/" + prev)
-			return !ok, err
-		})
-		if err != nil {
-			return err
-		}
-		if gone && try {
+	if wait > 0 {
+		if try {
 			return contend.ErrBlocked // the lock-delay is still running
 		}
-		if gone {
-			b.sess.Logger().Info("lock-delay: previous holder vanished without releasing",
-				"lock", b.path, "previous", prev, "delay", b.opts.lockDelay)
-			t := time.NewTimer(b.opts.lockDelay)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			case <-b.sess.Done():
-				return b.sess.Err()
-			}
+		if err := b.sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
-	_, err = recipes.Call(ctx, b.sess, func(c *zk.Conn) (*zk.Stat, error) {
-		return c.Set(b.q.Dir, []byte(heldPrefix+e.Node.Name), -1)
+	err = recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
+		return b.writeMarker(ctx, marker, heldPrefix+e.Node.Name, -1)
 	})
 	if errors.Is(err, zk.ErrNoNode) {
-		return contend.ErrNodeGone // the parent cannot vanish while we are in it
+		return contend.ErrNodeGone // the lock node cannot vanish while we are in it
 	}
 	return err
 }
 
-// markReleased returns the op recording a clean release of e.
-func (b *queue) markReleased(e *contend.Entry) []any {
-	return []any{&zk.SetDataRequest{Path: b.q.Dir, Data: []byte(releasedPrefix + e.Node.Name), Version: -1}}
+// delayLeft reads the marker and returns how much of the lock-delay is
+// left, recording the previous holder's disappearance when we are the first
+// to notice it.
+func (b *queue) delayLeft(ctx context.Context, marker string, e *contend.Entry) (time.Duration, error) {
+	for {
+		type got struct {
+			data []byte
+			stat *zk.Stat
+		}
+		var g got
+		err := recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
+			var err error
+			g, err = recipes.Call(ctx, b.sess, func(c *zk.Conn) (got, error) {
+				d, st, err := c.Get(marker)
+				return got{d, st}, err
+			})
+			return err
+		})
+		if errors.Is(err, zk.ErrNoNode) {
+			return 0, nil // no holder recorded: a clean release, or the first use
+		}
+		if err != nil {
+			return 0, err
+		}
+		data := string(g.data)
+		if prev, ok := strings.CutPrefix(data, heldPrefix); ok {
+			if prev == e.Node.Name {
+				return 0, nil
+			}
+			gone, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (bool, error) {
+				ok, _, err := c.Exists(b.q.Dir + "/" + prev)
+				return !ok, err
+			})
+			if err != nil {
+				return 0, err
+			}
+			if !gone {
+				return 0, nil // only a foreign tool could get here: nothing to wait for
+			}
+			b.sess.Logger().Info("lock-delay: previous holder vanished without releasing",
+				"lock", b.path, "previous", prev, "delay", b.opts.lockDelay)
+			// Our write's mtime is the notice, on the server's clock.
+			err = b.writeMarker(ctx, marker, gonePrefix+prev, g.stat.Version)
+			if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+				continue // changed meanwhile: read again
+			}
+			if err != nil {
+				return 0, err
+			}
+			return b.opts.lockDelay, nil
+		}
+		rest, ok := strings.CutPrefix(data, gonePrefix)
+		if !ok {
+			return 0, nil // not ours to interpret
+		}
+		noticed := g.stat.Mtime
+		if name, ms, ok := strings.Cut(rest, "@"); ok {
+			if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
+				noticed, rest = n, name
+			}
+		}
+		// Learn the server's time now from a write that keeps the notice.
+		st, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (*zk.Stat, error) {
+			return c.Set(marker, []byte(gonePrefix+rest+"@"+strconv.FormatInt(noticed, 10)), g.stat.Version)
+		})
+		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return delayRemaining(b.opts.lockDelay, noticed, st.Mtime), nil
+	}
+}
+
+// delayRemaining returns what is left of delay noticed ms after the epoch
+// when the server's clock reads now ms. A clock that went backwards counts
+// as no time passed: the delay is never cut short.
+func delayRemaining(delay time.Duration, noticed, now int64) time.Duration {
+	passed := time.Duration(now-noticed) * time.Millisecond
+	if passed < 0 {
+		passed = 0
+	}
+	if passed >= delay {
+		return 0
+	}
+	return delay - passed
+}
+
+// writeMarker sets the marker's data, creating it (persistent, with the
+// lock's ACL) when it does not exist and version is -1.
+func (b *queue) writeMarker(ctx context.Context, marker, data string, version int32) error {
+	_, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (*zk.Stat, error) {
+		st, err := c.Set(marker, []byte(data), version)
+		if errors.Is(err, zk.ErrNoNode) && version == -1 {
+			_, err = c.Create(marker, []byte(data), 0, b.q.ACL)
+			if errors.Is(err, zk.ErrNodeExists) {
+				st, err = c.Set(marker, []byte(data), -1)
+			}
+		}
+		return st, err
+	})
+	return err
+}
+
+func (b *queue) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-b.sess.Done():
+		return b.sess.Err()
+	}
+}
+
+// releaseOps returns the op that removes the marker in one Multi with the
+// delete of e's node at a clean Release, so the server may reap the lock
+// node again. If the marker is gone already, the hold deletes e's node alone.
+func (b *queue) releaseOps() []any {
+	return []any{&zk.DeleteRequest{Path: b.q.Dir + "/" + DelayNode, Version: -1}}
 }

@@ -60,6 +60,12 @@ func children(t *testing.T, obs *zk.Conn, path string) []string {
 	return ch
 }
 
+// contenders is children without the lock-delay marker.
+func contenders(t *testing.T, obs *zk.Conn, path string) []string {
+	t.Helper()
+	return slices.DeleteFunc(children(t, obs, path), func(c string) bool { return c == lock.DelayNode })
+}
+
 // nodesOf returns the full paths of the children of path owned by session
 // owner.
 func nodesOf(t *testing.T, obs *zk.Conn, path string, owner int64) []string {

@@ -80,11 +80,23 @@ func WithRevocable() Option {
 
 // WithLockDelay sets a lock-delay (as in Chubby and Consul): when the
 // previous holder vanished without releasing (its process crashed or its
-// session expired), the next holder is granted the lock only d after it
-// noticed, giving the dead holder's in-flight writes time to land. A clean
-// Release hands over at once. It applies to Mutex and to RWMutex writers;
-// every holder of the lock must use it (holders record themselves in the
-// lock node's data: one more write per acquisition and release).
+// session expired), the lock is granted again only d after a contender
+// first found it gone, giving the dead holder's in-flight writes time to
+// land. A clean Release hands over at once. TryAcquire returns ErrLocked
+// while the delay runs and succeeds once it has passed.
+//
+// The delay runs from the first notice, on the server's clock (the mtime of
+// the write recording it), and does not restart for later contenders. A
+// waiter watching the holder notices within a round trip of the node's
+// deletion; with nobody waiting, the server keeps no record of when the
+// node went, so the delay runs from the next contender's arrival: never
+// less than d after the holder vanished.
+//
+// Holders record themselves in a persistent marker child, DelayNode, which
+// survives the server's reaping of empty lock nodes; a clean Release
+// deletes it in the same Multi as the holder's node. It applies to Mutex
+// and to RWMutex writers, and every holder of the lock must use it: one
+// more read and write per acquisition.
 func WithLockDelay(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {

@@ -117,7 +117,7 @@ func (b *queue) acquireOnce(ctx context.Context, kind, recipe string, blocks con
 		cfg.Revoked = ErrRevoked
 	}
 	if delay {
-		cfg.ReleaseOps = func() []any { return b.markReleased(e) }
+		cfg.ReleaseOps = b.releaseOps
 	}
 	return &Lease{
 		h:    contend.NewHold(b.q, e, cfg, susp),

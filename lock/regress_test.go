@@ -198,3 +198,52 @@ func TestMultiLockDoesNotReturnALostMember(t *testing.T) {
 	}
 	require.NoError(t, r.ml.Release(ctx))
 }
+
+// Issue #10, item 3: when a waiter's own-node watch has fired for a data
+// change, the watch is spent and a later deletion of the node sends
+// nothing; the fast path must read again rather than take the spent watch's
+// silence for proof that the node exists.
+func TestFastPathAfterOwnDataChange(t *testing.T) {
+	zkc := shared(t)
+	root := zktest.Root(t)
+	ctx := testCtx(t)
+	obs := zkc.Conn(t)
+	a, err := lock.NewMutex(zkc.Session(t), root).Acquire(ctx)
+	require.NoError(t, err)
+	bSess := zkc.Session(t)
+	bGot := acquireAsync(ctx, lock.NewMutex(bSess, root, lock.WithNodeWatch()))
+	var bPath string
+	waitFor(t, func() bool {
+		for _, c := range children(t, obs, root) {
+			if root+"/"+c != a.Path() {
+				bPath = root + "/" + c
+			}
+		}
+		return bPath != ""
+	})
+	// B watches its own node and A's (its blocker).
+	herdWaitFor(t, "B's watches", func() (bool, string) {
+		w := herdWatchers(t, zkc)
+		watching := func(p string) bool {
+			for _, id := range w[p] {
+				if id == bSess.ID() {
+					return true
+				}
+			}
+			return false
+		}
+		return watching(bPath) && watching(a.Path()), "not armed"
+	})
+
+	_, err = obs.Set(bPath, []byte("poke"), -1) // fires B's own watch
+	require.NoError(t, err)
+	require.NoError(t, obs.Delete(bPath, -1)) // sends B nothing
+	release(t, a)
+
+	b := result(t, bGot, patience, "B")
+	if b.err == nil {
+		ok, _, _ := obs.Exists(root + "/" + lastSegment(b.l.Path()))
+		t.Fatalf("B was granted a lease (%s, node exists: %v) although its node was deleted", b.l.Path(), ok)
+	}
+	require.ErrorIs(t, b.err, lock.ErrNodeDeleted)
+}

@@ -59,7 +59,25 @@ func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter 
 	if breakAfter <= 0 {
 		return holders, false, nil
 	}
-	deadline := time.NewTimer(breakAfter)
+	broken, err = Break(ctx, sess, path, holders, breakAfter)
+	return holders, broken, err
+}
+
+// Break waits up to after for holders (from Contenders, at the lock at
+// path) to release, then deletes the nodes of those that have not (a
+// forced break), and reports whether it deleted any. The next contender
+// then takes the lock with a larger token, which fences any write a broken
+// holder still makes. Revoke with breakAfter > 0 uses it; call it directly
+// to break a lock without asking, or after asking only some holders.
+func Break(ctx context.Context, sess *recipes.Session, path string, holders []Contender, after time.Duration) (broken bool, err error) {
+	b := newQueue(sess, path, revokeKinds, nil)
+	if b.err != nil {
+		return false, b.err
+	}
+	if ctx == nil {
+		return false, fmt.Errorf("lock: break %s: nil context", path)
+	}
+	deadline := time.NewTimer(after)
 	defer deadline.Stop()
 	for _, h := range holders {
 		if !waitDeleted(ctx, sess, b.q.Dir+"/"+h.Name, deadline.C) {
@@ -67,7 +85,7 @@ func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter 
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return holders, false, context.Cause(ctx)
+		return false, context.Cause(ctx)
 	}
 	for _, h := range holders {
 		full := b.q.Dir + "/" + h.Name
@@ -77,12 +95,12 @@ func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter 
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 		case err != nil:
-			return holders, broken, fmt.Errorf("lock: break %s: %w", path, err)
+			return broken, fmt.Errorf("lock: break %s: %w", path, err)
 		default:
 			broken = true
 		}
 	}
-	return holders, broken, nil
+	return broken, nil
 }
 
 // waitDeleted waits until the node at full is deleted; it returns false

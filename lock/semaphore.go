@@ -33,7 +33,10 @@ var ErrPermits = errors.New("lock: semaphore permit count mismatch")
 // <path>/leases and holds a permit once its node is among the n lowest. As
 // nodes below it can only go away, a holder stays among the n lowest: there
 // are never more than n holders. The internal mutex is released as soon as
-// the permit is held.
+// the permit is held. TryAcquire does not wait and so skips the internal
+// mutex: it creates its permit node, reads the holders once, and keeps the
+// node only if it is among the n lowest (a node created later sorts after
+// every waiter, so it cannot push one out of the n lowest).
 //
 // Tokens: a permit's token (its node's czxid) grows with every grant but is
 // shared with up to n-1 other holders: it does not make a holder exclusive.
@@ -112,17 +115,15 @@ func (s *Semaphore) acquirePermit(ctx context.Context, try bool) (*Lease, error)
 	if err := s.checkPermits(ctx); err != nil {
 		return nil, err
 	}
-	var guard *Lease
-	var err error
-	if try {
-		guard, err = s.mutex.TryAcquire(ctx)
-	} else {
-		guard, err = s.mutex.Acquire(ctx)
+	// A Try form does not wait, so it needs no turn at watching the
+	// holders: it skips the internal mutex, whose holder may be a waiter.
+	if !try {
+		guard, err := s.mutex.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer guard.Release(context.WithoutCancel(ctx))
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer guard.Release(context.WithoutCancel(ctx))
 
 	e, _, err := s.leases.Join(ctx, LeaseKind, s.opts.data, s.opts.watch)
 	if err != nil {

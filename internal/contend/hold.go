@@ -338,17 +338,23 @@ func (h *Hold) Release(ctx context.Context) error {
 }
 
 // deleteNode deletes our node, in one Multi with cfg.ReleaseOps when set.
-// A node already gone counts as deleted.
+// A node already gone counts as deleted; if only a release op's node is
+// gone, our node is deleted alone.
 func (h *Hold) deleteNode(ctx context.Context) error {
 	if h.cfg.ReleaseOps == nil {
 		return h.q.deletePath(ctx, h.e.Path)
 	}
 	ops := append([]any{&zk.DeleteRequest{Path: h.e.Path, Version: -1}}, h.cfg.ReleaseOps()...)
-	_, err := recipes.Call(ctx, h.q.Sess, func(c *zk.Conn) ([]zk.MultiResponse, error) {
+	res, err := recipes.Call(ctx, h.q.Sess, func(c *zk.Conn) ([]zk.MultiResponse, error) {
 		return c.Multi(ops...)
 	})
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil
+	if !errors.Is(err, zk.ErrNoNode) {
+		return err
 	}
-	return err
+	if len(res) > 0 && errors.Is(res[0].Error, zk.ErrNoNode) {
+		return nil // our node is gone
+	}
+	// A release op found its node gone (or the reply lacked per-op
+	// results): delete ours alone; the ops only tidy up.
+	return h.q.deletePath(ctx, h.e.Path)
 }

@@ -122,10 +122,17 @@ func closed(ch <-chan struct{}) bool {
 }
 
 // ownNodeGone tells whether our node was deleted: from its watch when we
-// keep one, else by reading it.
+// keep one and it is still armed, else by reading it. A watch that fired for
+// another event (a data change) is spent: a later deletion would send
+// nothing, so its silence proves nothing and we read.
 func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 	if e.Watch != nil {
-		return deletedBefore(e), nil
+		switch watchState(e) {
+		case watchDeleted:
+			return true, nil
+		case watchArmed:
+			return false, nil
+		}
 	}
 	var exists bool
 	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
@@ -153,24 +160,33 @@ func (q *Queue) relist(ctx context.Context) ([]Node, error) {
 	return list, err
 }
 
-// deletedBefore reports whether our node's watch (if we keep one) already
-// says the node was deleted. Wait may conclude that nothing blocks us from
-// a blocker's deletion alone, without a fresh list; a client receives watch
-// events in zxid order, so if our node was deleted before that, the event is
-// already here. Any other event is put back for the Hold's monitor.
-func deletedBefore(e *Entry) bool {
+type ownWatch int
+
+const (
+	watchArmed   ownWatch = iota // no event yet: a deletion would have arrived
+	watchDeleted                 // the node was deleted
+	watchSpent                   // fired for another event, or closed: proves nothing
+)
+
+// watchState reads our node's watch without blocking. A client receives
+// watch events in zxid order, so when Wait concludes from a blocker's
+// deletion alone that nothing blocks us, a deletion of our node before it
+// is already here, as long as the watch was still armed. An event other
+// than a deletion is put back for the Hold's monitor.
+func watchState(e *Entry) ownWatch {
 	select {
 	case ev, ok := <-e.Watch:
 		if !ok {
-			return false
+			return watchSpent
 		}
 		if ev.Type == zk.EventNodeDeleted {
-			return true
+			return watchDeleted
 		}
 		w := make(chan zk.Event, 1)
 		w <- ev
 		e.Watch = w
+		return watchSpent
 	default:
+		return watchArmed
 	}
-	return false
 }
