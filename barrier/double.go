@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/go-zookeeper/zk"
@@ -16,12 +18,20 @@ import (
 // "<path>/_c_<guid>-member-0000000003".
 const MemberKind = "member-"
 
-// readyNode is created when n participants have entered, so that a slow
-// participant still sees the barrier open after others began to leave.
-const readyNode = "ready"
+// MarkerPrefix starts the name of a round's open marker:
+// "<path>/ready-<seq>-<guid>", after the sequence number and guid of the
+// round's lowest member. Its data lists the round's member node names, one
+// a line.
+const MarkerPrefix = "ready-"
+
+// markerName matches the markers this package writes (the guid is empty
+// only for a lowest member with an unprotected name).
+var markerName = regexp.MustCompile(`^ready-[0-9]{10}-([0-9a-f]{32})?$`)
 
 var (
-	// ErrFull is returned by Enter to a participant beyond the first n.
+	// ErrFull is returned by Enter to a participant beyond the first n,
+	// including one that arrives while an opened round on the path still
+	// has members.
 	ErrFull = errors.New("barrier: more than n participants entered")
 	// ErrBroken is returned by Enter when a participant that had entered
 	// left (its Enter was cancelled, or its session died) before n were in:
@@ -34,20 +44,39 @@ var (
 
 // DoubleBarrier lets n participants start and finish a computation
 // together: Enter returns when n have entered, Leave returns when all have
-// left.
+// left. Successive rounds may use the same path; every participant of a
+// path must use the same n.
 //
-// Protocol (the ZooKeeper recipe): each participant creates an ephemeral
-// sequential node under the barrier path and watches the path's children
-// until n are there; the one that sees n first creates the "ready" node,
-// which opens the barrier for all. To leave, the lowest participant waits
-// for the highest to go; every other one deletes its node and waits for
-// the lowest to go; the last one out deletes "ready". Every wake-up
-// re-reads the children: a wake-up alone proves nothing.
+// Protocol. Each participant creates an ephemeral sequential member node
+// under the barrier path and watches the path's children. A participant
+// that sees n members (and no open round) opens the round with one Multi:
+// a check that each of the first n member nodes exists, and the create of
+// a persistent marker "ready-<seq>-<guid>" named after the lowest of them,
+// whose data lists the n member names. The round is that list: it opened
+// at an instant when all n nodes existed, and a second opener of the same
+// round gets NodeExists. Enter returns nil once a marker lists our node.
+//
+// A marker is live while at least one of its members' nodes exists; once
+// none does, its round is over for good (member nodes are never
+// re-created, and a Multi that names a deleted member fails), so anyone who
+// sees that may delete it: the round's last leaver does, and so does a new
+// entrant that finds one left behind by participants that all died. A
+// marker never blocks a later round, and as its name is unique to its
+// round, deleting it never touches another round. An entrant that sees a
+// live marker without its own name gets ErrFull: the round is running
+// without it.
+//
+// To leave, a participant considers only the members of its own round: the
+// lowest waits for the highest to go; every other one deletes its node and
+// waits for the lowest to go. Members of a later round are never waited
+// for, so a slow leaver cannot hold up, or be held up by, the next round.
+// Every wake-up re-reads the children: a wake-up alone proves nothing.
 //
 // Participants whose session dies: before the barrier opens, the others'
 // Enter returns ErrBroken (they do not wait forever for a participant that
 // is gone); after it opened, a dead participant's node is gone, which counts
-// as having left, so Leave does not wait for it.
+// as having left, so Leave does not wait for it. If every participant of a
+// round dies, its marker stays until the next entrant removes it.
 //
 // A DoubleBarrier value is one participant; it is safe for concurrent use
 // but Enter and Leave must alternate.
@@ -59,8 +88,10 @@ type DoubleBarrier struct {
 	q    *contend.Queue
 	err  error
 
-	mu    sync.Mutex
-	entry *contend.Entry
+	mu     sync.Mutex
+	entry  *contend.Entry
+	marker string   // our round's marker (name under the path)
+	round  []string // our round's member node names
 }
 
 // NewDouble returns one participant of the double barrier at path for n
@@ -97,98 +128,176 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	if d.entry != nil {
 		return fmt.Errorf("%w: enter %s twice without leave", ErrState, d.path)
 	}
-	e, list, err := d.q.Join(ctx, MemberKind, d.data, false)
+	e, first, err := d.q.Join(ctx, MemberKind, d.data, false)
 	if err != nil {
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}
-	if err := d.awaitReady(ctx, e, list); err != nil {
+	marker, round, err := d.awaitOpen(ctx, e, first)
+	if err != nil {
 		d.q.Discard(ctx, e.Path)
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}
-	d.entry = e
+	d.entry, d.marker, d.round = e, marker, round
 	return nil
 }
 
-// awaitReady waits for the barrier to open. first is the list read right
-// after our node was created: its first n count as entered from the start.
-func (d *DoubleBarrier) awaitReady(ctx context.Context, e *contend.Entry, first []contend.Node) error {
-	entered := map[string]bool{} // participants seen among the first n
-	for _, m := range first[:min(len(first), d.n)] {
-		entered[m.Name] = true
+// awaitOpen waits until a marker lists our node and returns it with its
+// round. first is the list read right after our node was created.
+func (d *DoubleBarrier) awaitOpen(ctx context.Context, e *contend.Entry, first []contend.Node) (string, []string, error) {
+	// At rank n or beyond right after our create, we were one too many:
+	// either n others were waiting, or a round was running.
+	if me := contend.Index(first, e.Node.Name); me >= d.n {
+		return "", nil, fmt.Errorf("%w (n = %d)", ErrFull, d.n)
 	}
-read:
+	rounds := map[string][]string{} // marker name -> its members (immutable)
+	// Participants seen among the first n while no round was live. Any
+	// round that opens after such a listing includes us, so one of them
+	// gone with no marker naming us means it left before the barrier
+	// opened.
+	entered := map[string]bool{}
 	for {
 		_, changed := d.sess.Changed()
 		children, watch, err := d.childrenW(ctx)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		members := contend.Sorted(children, d.q.Kinds)
 		me := contend.Index(members, e.Node.Name)
-		switch {
-		case me < 0:
+		if me < 0 {
 			if serr := d.sess.Err(); serr != nil {
-				return serr
+				return "", nil, serr
 			}
-			return fmt.Errorf("%w: %s", contend.ErrNodeGone, e.Path)
-		case me >= d.n:
-			return fmt.Errorf("%w (n = %d)", ErrFull, d.n)
+			return "", nil, fmt.Errorf("%w: %s", contend.ErrNodeGone, e.Path)
+		}
+		present := map[string]bool{}
+		for _, m := range members {
+			present[m.Name] = true
 		}
 		for _, c := range children {
-			if c == readyNode {
-				// Open: but only for those who were in when it opened. A
-				// node created after "ready" (its czxid is larger) arrived
-				// after the n had gone through: it is one too many, even if
-				// leavers have made its rank look like one of the first n.
-				czxid, err := d.readyCzxid(ctx)
+			if !markerName.MatchString(c) {
+				continue
+			}
+			round, ok := rounds[c]
+			if !ok {
+				round, err = d.readMarker(ctx, c)
 				switch {
 				case errors.Is(err, zk.ErrNoNode):
-					continue read // just removed by the last leaver: read again
+					continue // removed: its round was over
 				case err != nil:
-					return err
-				case e.Stat.Czxid > czxid:
-					return fmt.Errorf("%w (n = %d): entered after the barrier opened", ErrFull, d.n)
+					return "", nil, err
 				}
-				return nil
+				rounds[c] = round
 			}
+			if round == nil {
+				continue // not one of ours
+			}
+			live := false
+			for _, m := range round {
+				if m == e.Node.Name {
+					return c, round, nil
+				}
+				live = live || present[m]
+			}
+			if live {
+				return "", nil, fmt.Errorf("%w (n = %d): a round opened without us", ErrFull, d.n)
+			}
+			d.deleteStale(ctx, c)
+		}
+		if me >= d.n {
+			return "", nil, fmt.Errorf("%w (n = %d)", ErrFull, d.n)
 		}
 		for name := range entered {
-			if contend.Index(members, name) < 0 {
-				return ErrBroken
+			if !present[name] {
+				return "", nil, ErrBroken
 			}
 		}
 		for _, m := range members[:min(len(members), d.n)] {
 			entered[m.Name] = true
 		}
 		if len(members) >= d.n {
-			err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
-				_, err := recipes.Call(ctx, d.sess, func(c *zk.Conn) (string, error) {
-					return c.Create(d.q.Dir+"/"+readyNode, nil, zk.FlagPersistent, d.q.ACL)
-				})
-				if errors.Is(err, zk.ErrNodeExists) {
-					return nil
-				}
-				return err
-			})
-			if err != nil {
-				return err
+			if err := d.open(ctx, members[:d.n]); err != nil {
+				return "", nil, err
 			}
-			return nil
+			continue // read the outcome: our marker, or why not
 		}
 		select {
 		case <-watch:
 		case <-changed:
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return "", nil, context.Cause(ctx)
 		case <-d.sess.Done():
-			return d.sess.Err()
+			return "", nil, d.sess.Err()
 		}
 	}
 }
 
-// Leave leaves the barrier and blocks until every participant has left
-// (nil), ctx is done or the session is over. Participants whose session
-// died count as having left.
+// open tries to open the round of members: the marker is created only if
+// every member's node still exists. A refusal (a member left, another
+// opener was first) or a lost reply is settled by the next listing.
+func (d *DoubleBarrier) open(ctx context.Context, members []contend.Node) error {
+	ops := make([]any, 0, len(members)+1)
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.Name
+		ops = append(ops, &zk.CheckVersionRequest{Path: d.q.Dir + "/" + m.Name, Version: -1})
+	}
+	low := members[0]
+	name := fmt.Sprintf("%s%010d-%s", MarkerPrefix, low.Seq, low.GUID)
+	ops = append(ops, &zk.CreateRequest{
+		Path:  d.q.Dir + "/" + name,
+		Data:  []byte(strings.Join(names, "\n")),
+		Acl:   d.q.ACL,
+		Flags: zk.FlagPersistent,
+	})
+	_, err := recipes.Call(ctx, d.sess, func(c *zk.Conn) ([]zk.MultiResponse, error) {
+		return c.Multi(ops...)
+	})
+	switch {
+	case err == nil, errors.Is(err, zk.ErrNodeExists), errors.Is(err, zk.ErrNoNode), recipes.IsTransient(err):
+		return nil
+	}
+	return fmt.Errorf("open round %s: %w", name, err)
+}
+
+// readMarker returns the members a marker lists, or nil when its data is
+// not a list of member names (not one of ours: ignored, never deleted).
+func (d *DoubleBarrier) readMarker(ctx context.Context, name string) ([]string, error) {
+	var data []byte
+	err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
+		var err error
+		data, err = recipes.Call(ctx, d.sess, func(c *zk.Conn) ([]byte, error) {
+			b, _, err := c.Get(d.q.Dir + "/" + name)
+			return b, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	round := strings.Split(string(data), "\n")
+	for _, m := range round {
+		if _, ok := contend.Parse(m, d.q.Kinds); !ok {
+			return nil, nil
+		}
+	}
+	return round, nil
+}
+
+// deleteStale removes a marker whose members are all gone. It is only
+// tidying: a stale marker blocks nobody, so a failure is logged and the
+// node is left for the next entrant.
+func (d *DoubleBarrier) deleteStale(ctx context.Context, name string) {
+	err := d.deleteMarker(ctx, name)
+	if err != nil && ctx.Err() == nil && d.sess.Err() == nil {
+		d.sess.Logger().Debug("barrier: could not delete a stale round marker", "path", d.q.Dir+"/"+name, "err", err)
+	}
+}
+
+// Leave leaves the barrier and blocks until every participant of our round
+// has left (nil), ctx is done or the session is over. Participants whose
+// session died count as having left; participants of a later round on the
+// same path are not waited for. After an error, Leave may be called again
+// to finish leaving.
 func (d *DoubleBarrier) Leave(ctx context.Context) error {
 	if err := d.check(ctx, "leave"); err != nil {
 		return err
@@ -201,30 +310,42 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 	if err := d.awaitAllLeft(ctx, d.entry); err != nil {
 		return fmt.Errorf("barrier: leave %s: %w", d.path, err)
 	}
-	d.entry = nil
+	d.entry, d.marker, d.round = nil, "", nil
 	return nil
 }
 
 func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) error {
+	ours := map[string]bool{}
+	for _, m := range d.round {
+		ours[m] = true
+	}
 	for {
 		if err := d.sess.Err(); err != nil {
 			return err
 		}
 		_, changed := d.sess.Changed()
-		var members []contend.Node
+		var all []contend.Node
 		err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
 			var err error
-			members, err = d.q.List(ctx)
+			all, err = d.q.List(ctx)
 			return err
 		})
 		if err != nil {
 			return err
 		}
+		var members []contend.Node // our round's members still in, in order
+		for _, m := range all {
+			if ours[m.Name] {
+				members = append(members, m)
+			}
+		}
 		me := contend.Index(members, e.Node.Name)
 		var wait contend.Node
 		switch {
 		case len(members) == 0:
-			return d.deleteReady(ctx)
+			// Our round is over: its marker is stale, and its name is
+			// ours alone.
+			return d.deleteMarker(ctx, d.marker)
 		case me >= 0 && len(members) == 1:
 			if err := d.q.Leave(ctx, e.Path); err != nil {
 				return err
@@ -263,29 +384,10 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 	}
 }
 
-func (d *DoubleBarrier) readyCzxid(ctx context.Context) (int64, error) {
-	var czxid int64
-	err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
-		var err error
-		czxid, err = recipes.Call(ctx, d.sess, func(c *zk.Conn) (int64, error) {
-			ok, st, err := c.Exists(d.q.Dir + "/" + readyNode)
-			if err == nil && !ok {
-				err = zk.ErrNoNode
-			}
-			if err != nil {
-				return 0, err
-			}
-			return st.Czxid, nil
-		})
-		return err
-	})
-	return czxid, err
-}
-
-func (d *DoubleBarrier) deleteReady(ctx context.Context) error {
+func (d *DoubleBarrier) deleteMarker(ctx context.Context, name string) error {
 	return recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
 		_, err := recipes.Call(ctx, d.sess, func(c *zk.Conn) (struct{}, error) {
-			return struct{}{}, c.Delete(d.q.Dir+"/"+readyNode, -1)
+			return struct{}{}, c.Delete(d.q.Dir+"/"+name, -1)
 		})
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
