@@ -130,12 +130,31 @@ type superviseResult struct {
 	ended  error // non-nil if the lease or term ended while CMD ran: why
 }
 
-// supervise waits for CMD to exit. It forwards caught signals to CMD; when
-// ended is closed (the lock or leadership is lost or revoked) it sends CMD
-// SIGTERM, then SIGKILL after grace, and reports cause().
-func (c *child) supervise(sigs *signals, ended <-chan struct{}, cause func() error, grace time.Duration, what string, stderr io.Writer) superviseResult {
+// supervision says how supervise watches CMD.
+type supervision struct {
+	sigs  *signals
+	ended <-chan struct{} // closed when the lock or leadership is lost or revoked
+	cause func() error    // why ended closed
+	// onEnded, if set, runs when ended closes, before CMD is signalled.
+	onEnded   func()
+	grace     time.Duration // after SIGTERM on loss, before SIGKILL
+	killAfter time.Duration // after a forwarded signal, before SIGKILL (0: never)
+	what      string        // "lock /a", for messages
+	stderr    io.Writer
+}
+
+// supervise waits for CMD to exit. It forwards caught signals to CMD; if
+// CMD has not exited at the second it says so, at the third (or
+// --kill-after after the first) it sends SIGKILL, so a CMD that ignores
+// SIGTERM does not keep the lock forever. When ended is closed (the lock
+// or leadership is lost or revoked) it sends CMD SIGTERM, then SIGKILL
+// after grace, and reports cause().
+func (c *child) supervise(s supervision) superviseResult {
 	var res superviseResult
-	var kill <-chan time.Time
+	var kill, killAfter <-chan time.Time
+	ended := s.ended
+	var signalled int // signals received from outside
+	var firstSignal time.Time
 	for {
 		select {
 		case <-c.waitc:
@@ -145,28 +164,52 @@ func (c *child) supervise(sigs *signals, ended <-chan struct{}, cause func() err
 				c.signal(syscall.SIGKILL)
 			}
 			return res
-		case sig := <-sigs.ch:
-			s := sig.(syscall.Signal)
-			if !c.group && s != syscall.SIGTERM {
+		case sig := <-s.sigs.ch:
+			sn := sig.(syscall.Signal)
+			signalled++
+			switch signalled {
+			case 1:
+				firstSignal = time.Now()
+				if s.killAfter > 0 {
+					t := time.NewTimer(s.killAfter)
+					defer t.Stop()
+					killAfter = t.C
+				}
+			case 2:
+				fmt.Fprintf(s.stderr, "zkrecipes: the command has not exited %v after the first signal and still holds the %s; one more signal kills it (SIGKILL)\n",
+					time.Since(firstSignal).Round(time.Millisecond), s.what)
+			default:
+				fmt.Fprintf(s.stderr, "zkrecipes: %v received %d times: sending SIGKILL to the command\n", sn, signalled)
+				c.signal(syscall.SIGKILL)
+				continue
+			}
+			if !c.group && sn != syscall.SIGTERM {
 				// CMD shares our terminal's process group: a ^C or a
 				// hangup from the terminal reached it already.
 				if isTerminal(os.Stdin) {
 					continue
 				}
 			}
-			c.log.Info("forwarding signal to command", "signal", s)
-			c.signal(s)
+			c.log.Info("forwarding signal to command", "signal", sn)
+			c.signal(sn)
+		case <-killAfter:
+			killAfter = nil
+			fmt.Fprintf(s.stderr, "zkrecipes: the command did not exit within --kill-after %v of the signal: sending SIGKILL\n", s.killAfter)
+			c.signal(syscall.SIGKILL)
 		case <-ended:
 			ended = nil
-			res.ended = cause()
-			fmt.Fprintf(stderr, "zkrecipes: %s: %v; sending SIGTERM to the command (SIGKILL in %v)\n", what, res.ended, grace)
+			res.ended = s.cause()
+			if s.onEnded != nil {
+				s.onEnded()
+			}
+			fmt.Fprintf(s.stderr, "zkrecipes: %s: %v; sending SIGTERM to the command (SIGKILL in %v)\n", s.what, res.ended, s.grace)
 			c.signal(syscall.SIGTERM)
-			t := time.NewTimer(grace)
+			t := time.NewTimer(s.grace)
 			defer t.Stop()
 			kill = t.C
 		case <-kill:
 			kill = nil
-			fmt.Fprintf(stderr, "zkrecipes: the command did not exit within %v: sending SIGKILL\n", grace)
+			fmt.Fprintf(s.stderr, "zkrecipes: the command did not exit within %v: sending SIGKILL\n", s.grace)
 			c.signal(syscall.SIGKILL)
 		}
 	}

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,10 +73,12 @@ func runDemoCommand(args []string, stdout, stderr io.Writer) error {
 	if *short {
 		cfg.Servers, cfg.SessionTimeout, workers, writes = 1, time.Second, 3, 12
 	}
-	if cfg.Workers == 0 {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["workers"] {
 		cfg.Workers = workers
 	}
-	if cfg.Writes == 0 {
+	if !given["writes"] {
 		cfg.Writes = writes
 	}
 	if cfg.Workers < 2 || cfg.Writes < 3 {

@@ -30,8 +30,12 @@ handled as by "zkrecipes lock" (see "zkrecipes lock -h").
 The second form prints the leader, then every change of leader, one per
 line, until interrupted (then it exits 0).
 
-Exit codes: 0..255 CMD's status; 1 error; 2 usage; 4 timeout;
-5 leadership lost; 126/127 CMD not runnable.
+With --try it exits 3 at once if someone else leads or campaigns ahead of
+us. On a terminal, or with -v, it says who leads while it waits, and how
+long it waited once elected.
+
+Exit codes: 0..255 CMD's status; 1 error; 2 usage; 3 led by someone else
+(--try); 4 timeout; 5 leadership lost; 126/127 CMD not runnable.
 
 Examples:
   zkrecipes elect /svc/scheduler -- ./scheduler --token-env ZKRECIPES_TOKEN
@@ -69,6 +73,9 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 		if len(argv) > 0 {
 			return fail(exitUsage, "--listen takes no command (got %q)", argv[0])
 		}
+		if ho.try {
+			return fail(exitUsage, "--try goes with campaigning, not --listen")
+		}
 		return listenElection(&co, path, *asJSON, stdout, stderr)
 	}
 	if *asJSON {
@@ -90,17 +97,31 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 	defer hold.stop()
 	ctx, sigs, sess := hold.ctx, hold.sigs, hold.sess
 
-	e := election.New(sess, path, election.WithValue([]byte(identity())))
-	term, sig, err := during(ctx, sigs, e.Campaign)
+	e := election.New(sess, path, election.WithValue(nodeData()))
+	prog := newProgress(&co, stderr, "leadership of "+path, "led by")
+	var show func(queueView) bool
+	switch {
+	case ho.try:
+		show = func(v queueView) bool { return v.ahead > 0 }
+	case prog != nil:
+		show = func(v queueView) bool { prog.show(v); return false }
+	}
+	term, sig, err := during(ctx, sigs, func(ctx context.Context) (*election.Term, error) {
+		return whileWaiting(ctx, sess, path, electionQueue(e), show, e.Campaign)
+	})
 	if err == nil && sig != nil {
 		resign(term, sess)
 	}
 	if sig != nil {
 		return exitCode(signalStatus(sig))
 	}
-	if err != nil {
-		return waitError(err, "campaigning in election "+path, ho.timeout)
+	switch {
+	case errors.Is(err, errBusy):
+		return fail(exitHeld, "election %s is led by someone else%s", path, describeLeader(sess, e))
+	case err != nil:
+		return waitError(err, "campaigning in election "+path+describeLeader(sess, e), ho.timeout)
 	}
+	prog.granted("won", term.Token())
 	log.Info("elected", "path", path, "token", term.Token(), "node", term.Path())
 
 	env := []string{
@@ -117,12 +138,33 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 		resign(term, sess)
 		return err
 	}
-	res := ch.supervise(sigs, term.Done(), term.Err, ho.grace, "leadership of "+path, stderr)
+	res := ch.supervise(supervision{
+		sigs: sigs, ended: term.Done(), cause: term.Err, grace: ho.grace, killAfter: ho.killAfter,
+		what: "leadership of " + path, stderr: stderr,
+	})
 	resign(term, sess)
 	if res.ended != nil {
 		return exitCode(exitLost)
 	}
 	return exitCode(res.status)
+}
+
+// describeLeader says who leads, for error messages.
+func describeLeader(sess *recipes.Session, e *election.Election) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ps, err := e.Participants(ctx)
+	if err != nil || len(ps) == 0 {
+		return ""
+	}
+	n := 0 // other candidates
+	for _, p := range ps[1:] {
+		if p.Session != sess.ID() {
+			n++
+		}
+	}
+	l := ps[0]
+	return fmt.Sprintf(" (led by %q, session 0x%x, token %v, %d other candidates waiting)", l.Value, l.Session, l.Token, n)
 }
 
 func resign(t *election.Term, sess *recipes.Session) {

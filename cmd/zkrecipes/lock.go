@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-zookeeper/zk"
+
 	"github.com/zkrecipes/zkrecipes/lock"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -54,13 +56,17 @@ func init() { lockCommand.run = runLock }
 type holdOpts struct {
 	timeout    time.Duration
 	grace      time.Duration
+	killAfter  time.Duration
 	foreground bool
 	lossPolicy string
+	try        bool
 }
 
 func (h *holdOpts) register(fs *flag.FlagSet, what string) {
-	fs.DurationVar(&h.timeout, "timeout", 0, "give up (exit 4) if the "+what+" is not won within this (0: wait forever)")
-	fs.DurationVar(&h.grace, "grace", 10*time.Second, "after SIGTERM on loss, wait this long before SIGKILL")
+	durationVar(fs, &h.timeout, "timeout", 0, "give up (exit 4) if the "+what+" is not won within this `duration`, e.g. 5m (0: wait forever)")
+	durationVar(fs, &h.grace, "grace", 10*time.Second, "after SIGTERM on loss, wait this long before SIGKILL")
+	durationVar(fs, &h.killAfter, "kill-after", 0, "when a signal sent to zkrecipes is passed on to CMD and CMD has not exited after this `duration`, SIGKILL it (0: only at the third signal)")
+	fs.BoolVar(&h.try, "try", false, "fail at once (exit 3) if the "+what+" is held by someone else")
 	fs.BoolVar(&h.foreground, "foreground", isTerminal(os.Stdin), "keep CMD in our process group: it can use the terminal, but only CMD itself is signalled, not its children (default: true if stdin is a terminal)")
 	fs.StringVar(&h.lossPolicy, "loss-policy", "suspend", "when is the "+what+" lost: `suspend` (as soon as the connection to ZooKeeper is down: safest) or session (only when the session ends)")
 }
@@ -71,6 +77,9 @@ func (h *holdOpts) check() (recipes.LossPolicy, error) {
 	}
 	if h.grace < 0 {
 		return 0, fail(exitUsage, "--grace must not be negative")
+	}
+	if h.killAfter < 0 {
+		return 0, fail(exitUsage, "--kill-after must not be negative")
 	}
 	switch h.lossPolicy {
 	case "suspend":
@@ -87,8 +96,7 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 	var ho holdOpts
 	co.register(fs)
 	ho.register(fs, "lock")
-	try := fs.Bool("try", false, "fail at once (exit 3) if the lock is held")
-	revocable := fs.Bool("revocable", false, "honour \"zkrecipes revoke\": stop CMD as on loss, release, exit 6")
+	revocable := fs.Bool("revocable", false, "honour \"zkrecipes revoke\": stop CMD as on loss, release, exit 6 (the node's data is then \"host:pid;revocable\")")
 	pos, argv, err := parse(lockCommand, fs, args, 1, stdout)
 	if err != nil {
 		return err
@@ -120,16 +128,25 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 	defer hold.stop()
 	ctx, sigs, sess := hold.ctx, hold.sigs, hold.sess
 
-	opts := []lock.Option{lock.WithData([]byte(identity())), lock.WithNodeWatch()}
+	data := nodeData()
+	if *revocable {
+		data = nodeData(flagRevocable)
+	}
+	opts := []lock.Option{lock.WithData(data), lock.WithNodeWatch()}
 	if *revocable {
 		opts = append(opts, lock.WithRevocable())
 	}
 	m := lock.NewMutex(sess, path, opts...)
+	prog := newProgress(&co, stderr, "lock "+path, "held by")
 	lease, sig, err := during(ctx, sigs, func(ctx context.Context) (*lock.Lease, error) {
-		if *try {
+		if ho.try {
 			return m.TryAcquire(ctx)
 		}
-		return m.Acquire(ctx)
+		var show func(queueView) bool
+		if prog != nil {
+			show = func(v queueView) bool { prog.show(v); return false }
+		}
+		return whileWaiting(ctx, sess, path, mutexQueue(m), show, m.Acquire)
 	})
 	if err == nil && sig != nil {
 		release(lease, sess)
@@ -143,6 +160,7 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 	case err != nil:
 		return waitError(err, "waiting for lock "+path+describeHolder(sess, m), ho.timeout)
 	}
+	prog.granted("got", lease.Token())
 	log.Info("lock acquired", "path", path, "token", lease.Token(), "node", lease.Path())
 
 	env := []string{
@@ -165,12 +183,25 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 	if *revocable {
 		ended = lease.Context().Done()
 	}
-	res := ch.supervise(sigs, ended, func() error {
-		if lease.Err() == nil {
-			return context.Cause(lease.Context())
+	sup := supervision{
+		sigs: sigs, ended: ended, grace: ho.grace, killAfter: ho.killAfter, what: "lock " + path, stderr: stderr,
+		cause: func() error {
+			if lease.Err() == nil {
+				return context.Cause(lease.Context())
+			}
+			return lease.Err()
+		},
+	}
+	if *revocable {
+		// The revoker wrote Curator's revocation message over our
+		// identity: put it back, marked, for ls and revoke to show.
+		sup.onEnded = func() {
+			if lease.Err() == nil {
+				setNodeData(sess, lease.Path(), nodeData(flagRevocable, flagRevoked))
+			}
 		}
-		return lease.Err()
-	}, ho.grace, "lock "+path, stderr)
+	}
+	res := ch.supervise(sup)
 	release(lease, sess)
 	switch {
 	case res.ended == nil:
@@ -191,12 +222,29 @@ func release(l *lock.Lease, sess *recipes.Session) {
 	}
 }
 
+// setNodeData writes data on our node, if it still exists; for display
+// only, so errors are only logged.
+func setNodeData(sess *recipes.Session, path string, data []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	full := sess.Path(path)
+	_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
+		return c.Set(full, data, -1)
+	})
+	if err != nil && !errors.Is(err, zk.ErrNoNode) {
+		sess.Logger().Debug("restore node data", "node", path, "err", err)
+	}
+}
+
 // waitError maps an error from connecting, acquiring or campaigning.
 func waitError(err error, doing string, timeout time.Duration) error {
 	var e *exitErr
+	var ce *connectError
 	switch {
 	case errors.As(err, &e):
 		return err
+	case errors.As(err, &ce) && ce.deadline:
+		return fail(exitTimeout, "timed out after %v %s: %v", timeout, doing, ce)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fail(exitTimeout, "timed out after %v %s", timeout, doing)
 	default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,7 +34,11 @@ token, data (what the contender stored: "host:pid" for zkrecipes) and age.
 The recipe is recognised by its node names: lock- (lock.Mutex, zk.Lock,
 Curator InterProcessMutex), __READ__/__WRIT__ (read-write lock), latch-
 (election, Curator LeaderLatch), and PATH/leases (semaphore, Curator
-InterProcessSemaphoreV2). An empty or missing PATH lists nothing.
+InterProcessSemaphoreV2). An empty or missing PATH lists nothing
+and exits 0 ("no contenders"; "exists": false in JSON) unless --strict: then
+a missing PATH exits 3. A holder whose data is "host:pid" of this host
+where no process pid runs is marked NOT RUNNING ("not_running": true): it
+died and its session has not expired yet.
 
 --json prints one JSON object; with --watch, one per change (JSON lines).
 ROLE is holder or waiter (lock, semaphore; "queued" for a semaphore's
@@ -61,10 +66,14 @@ type contenderJSON struct {
 	Data     string    `json:"data"`
 	Created  time.Time `json:"created"`
 	AgeMS    int64     `json:"age_ms"`
+	// NotRunning: data is "host:pid" with host this host and no process
+	// pid runs here (the holder died; its session has not expired yet).
+	NotRunning bool `json:"not_running,omitempty"`
 }
 
 type listing struct {
 	Path       string          `json:"path"`
+	Exists     bool            `json:"exists"`
 	Time       time.Time       `json:"time"`
 	Recipes    []string        `json:"recipes"`
 	Permits    int             `json:"permits,omitempty"` // semaphores
@@ -77,7 +86,9 @@ func runLs(args []string, stdout, stderr io.Writer) error {
 	co.register(fs)
 	watch := fs.Bool("watch", false, "print again on every change, until interrupted")
 	asJSON := fs.Bool("json", false, "print JSON")
-	interval := fs.Duration("interval", 500*time.Millisecond, "with --watch: how often to look")
+	var interval time.Duration
+	durationVar(fs, &interval, "interval", 500*time.Millisecond, "with --watch: how often to look")
+	strict := fs.Bool("strict", false, "exit 3 if PATH does not exist (at the first listing with --watch)")
 	pos, rest, err := parse(lsCommand, fs, args, 1, stdout)
 	if err != nil {
 		return err
@@ -92,7 +103,7 @@ func runLs(args []string, stdout, stderr io.Writer) error {
 	if err := co.check(); err != nil {
 		return err
 	}
-	if *interval <= 0 {
+	if interval <= 0 {
 		return fail(exitUsage, "--interval must be positive")
 	}
 	ctx, sess, done, interrupted, err := co.connectUntilSignal(stderr)
@@ -116,10 +127,13 @@ func runLs(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if *strict && !l.Exists {
+			return fail(exitNoSuchPath, "%s does not exist", path)
+		}
 		return print(l)
 	}
 	last := "\x00" // no listing printed yet
-	tick := time.NewTicker(*interval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		l, err := list(ctx, sess, path)
@@ -130,6 +144,8 @@ func runLs(args []string, stdout, stderr io.Writer) error {
 			sess.Logger().Warn("ls", "err", err)
 		case err != nil:
 			return err
+		case *strict && last == "\x00" && !l.Exists:
+			return fail(exitNoSuchPath, "%s does not exist", path)
 		default:
 			if sig := l.signature(); sig != last {
 				last = sig
@@ -161,7 +177,11 @@ func printListing(w io.Writer, l *listing, stamp bool) {
 		fmt.Fprintf(w, "--- %s\n", l.Time.Format("15:04:05.000"))
 	}
 	if len(l.Contenders) == 0 {
-		fmt.Fprintf(w, "%s: no contenders\n", l.Path)
+		if l.Exists {
+			fmt.Fprintf(w, "%s: no contenders\n", l.Path)
+		} else {
+			fmt.Fprintf(w, "%s: no contenders (no such node)\n", l.Path)
+		}
 		return
 	}
 	what := strings.Join(l.Recipes, ", ")
@@ -172,8 +192,12 @@ func printListing(w io.Writer, l *listing, stamp bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tROLE\tNODE\tKIND\tSESSION\tTOKEN\tDATA\tAGE")
 	for _, c := range l.Contenders {
+		data := printable([]byte(c.Data))
+		if c.NotRunning {
+			data += " (NOT RUNNING)"
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", c.Position, c.Role, c.Name, c.Kind, c.Session, c.Token,
-			printable([]byte(c.Data)), age(time.Duration(c.AgeMS)*time.Millisecond))
+			data, age(time.Duration(c.AgeMS)*time.Millisecond))
 	}
 	tw.Flush()
 }
@@ -206,10 +230,11 @@ func printable(b []byte) string {
 func list(ctx context.Context, sess *recipes.Session, path string) (*listing, error) {
 	now := time.Now()
 	l := &listing{Path: path, Time: now, Recipes: []string{}, Contenders: []contenderJSON{}}
-	children, err := children(ctx, sess, path)
+	children, exists, err := children(ctx, sess, path)
 	if err != nil {
 		return nil, err
 	}
+	l.Exists = exists
 	has := map[string]bool{}
 	for _, c := range children {
 		if c == "leases" {
@@ -228,6 +253,7 @@ func list(ctx context.Context, sess *recipes.Session, path string) (*listing, er
 				Recipe: recipe, Role: role(i, c), Position: i, Name: c.Name, Kind: c.Kind, Seq: c.Seq,
 				Session: fmt.Sprintf("0x%x", c.Session), Token: int64(c.Token), Data: string(c.Data),
 				Created: c.Created, AgeMS: now.Sub(c.Created).Milliseconds(),
+				NotRunning: localProcessGone(c.Data),
 			})
 		}
 	}
@@ -299,6 +325,25 @@ func list(ctx context.Context, sess *recipes.Session, path string) (*listing, er
 	return l, nil
 }
 
+// localProcessGone reports whether data names ("host:pid", optionally
+// followed by ";flags") a process of this host that does not run.
+func localProcessGone(data []byte) bool {
+	id, _ := parseNodeData(data)
+	host, pidStr, ok := strings.Cut(id, ":")
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	me, err := os.Hostname()
+	if err != nil || host != me {
+		return false
+	}
+	return processGone(pid)
+}
+
 func holderIf(b bool) string {
 	if b {
 		return "holder"
@@ -306,19 +351,20 @@ func holderIf(b bool) string {
 	return "waiter"
 }
 
-func children(ctx context.Context, sess *recipes.Session, path string) ([]string, error) {
+// children lists path's children; exists is false if path does not exist.
+func children(ctx context.Context, sess *recipes.Session, path string) (names []string, exists bool, err error) {
 	full := sess.Path(path)
 	cs, err := recipes.Call(ctx, sess, func(c *zk.Conn) ([]string, error) {
 		cs, _, err := c.Children(full)
 		return cs, err
 	})
 	if errors.Is(err, zk.ErrNoNode) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", path, err)
+		return nil, false, fmt.Errorf("list %s: %w", path, err)
 	}
-	return cs, nil
+	return cs, true, nil
 }
 
 // semaphore reads a semaphore's permit count (the data of its node) and its
@@ -342,7 +388,7 @@ func semaphore(ctx context.Context, sess *recipes.Session, path string) (int, []
 	} else if !errors.Is(err, zk.ErrNoNode) {
 		return 0, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	names, err := children(ctx, sess, path+"/leases")
+	names, _, err := children(ctx, sess, path+"/leases")
 	if err != nil {
 		return 0, nil, err
 	}

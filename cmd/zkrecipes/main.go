@@ -16,8 +16,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -32,12 +35,15 @@ const (
 	exitOK       = 0
 	exitError    = 1   // connection, ZooKeeper or internal error
 	exitUsage    = 2   // bad command line
-	exitHeld     = 3   // lock --try: the lock is held
+	exitHeld     = 3   // lock/elect --try: held by someone else
 	exitTimeout  = 4   // --timeout passed before the lock or leadership was won
 	exitLost     = 5   // the lock or leadership was lost while CMD ran
 	exitRevoked  = 6   // lock --revocable: a revoker asked us to release
 	exitNoExec   = 126 // CMD found but could not be run
 	exitNotFound = 127 // CMD not found
+
+	exitNotRevocable = 3 // revoke: a holder did not opt in; nothing asked of it
+	exitNoSuchPath   = 3 // ls --strict: PATH does not exist
 )
 
 // exitErr carries an exit code and a message up to main.
@@ -80,8 +86,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		mainUsage(stderr)
 		return exitUsage
 	}
+	args, code := globalFlags(args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "version":
+		printVersion(stdout)
+		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(rest) == 0 {
 			mainUsage(stdout)
@@ -100,6 +113,80 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return report(c.run(rest, stdout, stderr), c.name, stderr)
+}
+
+// globalFlags lets the common flags come before the command ("zkrecipes
+// --servers X lock PATH CMD"): they are moved after the command name, where
+// the command parses them. It handles --version too. It returns the
+// arguments to run, or an exit code >= 0 when it has dealt with them.
+func globalFlags(args []string, stdout, stderr io.Writer) ([]string, int) {
+	switch args[0] {
+	case "-version", "--version":
+		printVersion(stdout)
+		return nil, exitOK
+	case "-h", "-help", "--help":
+		return args, -1
+	}
+	if !strings.HasPrefix(args[0], "-") {
+		return args, -1
+	}
+	fs := flag.NewFlagSet("zkrecipes", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var co commonOpts
+	co.register(fs)
+	version := fs.Bool("version", false, "print the version")
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		mainUsage(stdout)
+		return nil, exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "zkrecipes: %v\nRun 'zkrecipes help' for usage.\n", err)
+		return nil, exitUsage
+	case *version:
+		printVersion(stdout)
+		return nil, exitOK
+	}
+	rest := fs.Args()
+	global := args[:len(args)-len(rest)]
+	if n := len(global); n > 0 && global[n-1] == "--" {
+		global = global[:n-1]
+	}
+	if len(rest) == 0 {
+		fmt.Fprintf(stderr, "zkrecipes: missing command after %s\nRun 'zkrecipes help' for usage.\n", strings.Join(global, " "))
+		return nil, exitUsage
+	}
+	out := append([]string{rest[0]}, global...)
+	return append(out, rest[1:]...), -1
+}
+
+// printVersion prints the module version and VCS revision the binary was
+// built from, and the Go version.
+func printVersion(w io.Writer) {
+	version, rev, modified := "(unknown)", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	fmt.Fprintf(w, "zkrecipes %s", version)
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		fmt.Fprintf(w, " (revision %s", rev)
+		if modified {
+			fmt.Fprint(w, ", modified")
+		}
+		fmt.Fprint(w, ")")
+	}
+	fmt.Fprintf(w, " %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func report(err error, name string, stderr io.Writer) int {
@@ -137,7 +224,8 @@ func mainUsage(w io.Writer) {
 	fmt.Fprint(w, `zkrecipes: ZooKeeper locks with fencing tokens, and leader election.
 
 Usage:
-  zkrecipes <command> [flags] [arguments]
+  zkrecipes [common flags] <command> [flags] [arguments]
+  zkrecipes version     (or --version)
 
 Commands:
 `)
@@ -145,8 +233,10 @@ Commands:
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `  help     show this help, or "zkrecipes help <command>"
+  version  print the version
 
-Common flags (every command but demo; flags may come before or after PATH):
+Common flags (every command but demo; flags may come before the command,
+or before or after PATH):
 `)
 	fs := flag.NewFlagSet("common", flag.ContinueOnError)
 	var co commonOpts
@@ -169,9 +259,12 @@ Examples:
 const exitCodesHelp = `
 Exit codes:
   0    success (lock, elect: CMD exited 0)
-  1    error: cannot connect, ZooKeeper error, session lost while waiting
-  2    usage error
-  3    lock --try: the lock is held by someone else
+  1    error: cannot connect (every server refused, or no session within
+       --connect-timeout), ZooKeeper error, session lost while waiting
+  2    usage error (bad flag, bad --servers, empty ZK_SERVERS, duration
+       without a unit, ...)
+  3    lock/elect --try: held by someone else; revoke: the holder did not
+       opt in to revocation (nothing done); ls --strict: PATH does not exist
   4    --timeout passed before the lock (or leadership) was won
   5    the lock (or leadership) was lost while CMD ran: CMD was signalled
   6    lock --revocable: a revoker asked for the lock: CMD was signalled
@@ -179,7 +272,7 @@ Exit codes:
   N    otherwise CMD's exit status (128+S if CMD was killed by signal S)
 
 Environment:
-  ZK_SERVERS       default for --servers
+  ZK_SERVERS       default for --servers (if set, it must not be empty)
   ZK_DIGEST        default for --digest (user:password; safer than the flag,
                    which other users can see in ps)
   ZKRECIPES_TOKEN  set for CMD: the fencing token (decimal); pass it to the
@@ -191,27 +284,75 @@ Environment:
 
 // commonOpts are the connection and logging flags every command takes.
 type commonOpts struct {
-	servers        string
+	servers        serversFlag
 	sessionTimeout time.Duration
 	connectTimeout time.Duration
+	retryRefused   bool
 	digest         string
 	chroot         string
 	metricsAddr    string
 	verbose        verbosity
 }
 
+// serversFlag is --servers; it remembers whether it was given, and whether
+// its default came from a ZK_SERVERS that is set but empty.
+type serversFlag struct {
+	value    string
+	set      bool
+	envEmpty bool
+}
+
+func (f *serversFlag) String() string { return f.value }
+func (f *serversFlag) Set(s string) error {
+	f.value, f.set = s, true
+	return nil
+}
+
 func (co *commonOpts) register(fs *flag.FlagSet) {
-	servers := os.Getenv("ZK_SERVERS")
-	if servers == "" {
-		servers = "127.0.0.1:2181"
+	co.servers = serversFlag{value: "127.0.0.1:2181"}
+	if env, ok := os.LookupEnv("ZK_SERVERS"); ok {
+		co.servers.value = env
+		co.servers.envEmpty = strings.TrimSpace(env) == ""
 	}
-	fs.StringVar(&co.servers, "servers", servers, "ZooKeeper servers, comma-separated host:port (env ZK_SERVERS)")
-	fs.DurationVar(&co.sessionTimeout, "session-timeout", recipes.DefaultSessionTimeout, "ZooKeeper session timeout to ask for (the server may clamp it)")
-	fs.DurationVar(&co.connectTimeout, "connect-timeout", 30*time.Second, "give up if no session is granted within this")
+	fs.Var(&co.servers, "servers", "ZooKeeper servers, comma-separated `host:port` (default $ZK_SERVERS, else 127.0.0.1:2181)")
+	durationVar(fs, &co.sessionTimeout, "session-timeout", recipes.DefaultSessionTimeout, "ZooKeeper session timeout to ask for, at least 100ms (the server may clamp it)")
+	durationVar(fs, &co.connectTimeout, "connect-timeout", 30*time.Second, "give up if no session is granted within this `duration`")
+	fs.BoolVar(&co.retryRefused, "retry-refused", false, "keep trying servers that refuse the connection until --connect-timeout (e.g. while ZooKeeper starts); by default zkrecipes gives up (exit 1) as soon as every server has refused")
 	fs.StringVar(&co.digest, "digest", os.Getenv("ZK_DIGEST"), "authenticate with digest `user:password` (env ZK_DIGEST)")
 	fs.StringVar(&co.chroot, "chroot", "", "prefix every path with this `path`, e.g. /myapp")
-	fs.StringVar(&co.metricsAddr, "metrics-addr", "", "serve the library's metrics in Prometheus format at http://`host:port`/metrics")
-	fs.Var(&co.verbose, "v", "log library INFO messages to stderr; -v -v (or -v=2) for DEBUG")
+	fs.StringVar(&co.metricsAddr, "metrics-addr", "", "serve the library's metrics in Prometheus format at http://`host:port`/metrics while the command runs (see docs/METRICS.md)")
+	fs.Var(&co.verbose, "v", "log library INFO messages to stderr, and show progress while waiting; -v -v (or -v=2) for DEBUG")
+}
+
+// durationValue is a duration flag whose error says what is wrong with a
+// value such as "5" (no unit).
+type durationValue struct{ p *time.Duration }
+
+func durationVar(fs *flag.FlagSet, p *time.Duration, name string, def time.Duration, usage string) {
+	*p = def
+	if !strings.Contains(usage, "`") {
+		usage = "`duration`: " + usage
+	}
+	fs.Var(durationValue{p}, name, usage)
+}
+
+func (d durationValue) String() string {
+	if d.p == nil {
+		return "0s"
+	}
+	return d.p.String()
+}
+
+func (d durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err == nil {
+		*d.p = v
+		return nil
+	}
+	if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+		return fmt.Errorf("missing unit: want a duration such as %ss or %sms", s, s)
+	}
+	return errors.New(`want a duration such as "5s", "500ms" or "1m30s"`)
 }
 
 // verbosity is a counting flag: -v, -v -v, -v=2.
@@ -251,14 +392,26 @@ func (co *commonOpts) logger(stderr io.Writer) *slog.Logger {
 }
 
 func (co *commonOpts) serverList() ([]string, error) {
+	if !co.servers.set && co.servers.envEmpty {
+		return nil, fail(exitUsage, "ZK_SERVERS is set but empty: set it to host:port,... (or unset it for 127.0.0.1:2181), or pass --servers")
+	}
 	var out []string
-	for _, s := range strings.Split(co.servers, ",") {
+	for _, s := range strings.Split(co.servers.value, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
 	}
 	if len(out) == 0 {
 		return nil, fail(exitUsage, "no ZooKeeper servers (--servers or ZK_SERVERS)")
+	}
+	for _, s := range out {
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" {
+			return nil, fail(exitUsage, "--servers: %q is not host:port (e.g. zk1:2181, [::1]:2181)", s)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fail(exitUsage, "--servers: %q: the port must be a number from 1 to 65535", s)
+		}
 	}
 	return out, nil
 }
@@ -268,8 +421,8 @@ func (co *commonOpts) check() error {
 	if _, err := co.serverList(); err != nil {
 		return err
 	}
-	if co.sessionTimeout <= 0 {
-		return fail(exitUsage, "--session-timeout must be positive")
+	if co.sessionTimeout < minSessionTimeout {
+		return fail(exitUsage, "--session-timeout must be at least %v (got %v)", minSessionTimeout, co.sessionTimeout)
 	}
 	if co.connectTimeout <= 0 {
 		return fail(exitUsage, "--connect-timeout must be positive")
@@ -285,14 +438,22 @@ func (co *commonOpts) check() error {
 	return nil
 }
 
+// minSessionTimeout is the smallest session timeout recipes accepts.
+const minSessionTimeout = 100 * time.Millisecond
+
 // connect opens the session. ctx bounds it too (lock --timeout, a signal);
-// --connect-timeout bounds it in any case.
+// --connect-timeout bounds it in any case. Unless --retry-refused it gives
+// up as soon as every server has refused the connection. Its errors name
+// the cause of each server's last failed attempt.
 func (co *commonOpts) connect(ctx context.Context, log *slog.Logger, extra ...recipes.Option) (*recipes.Session, error) {
 	servers, err := co.serverList()
 	if err != nil {
 		return nil, err
 	}
 	opts := []recipes.Option{recipes.WithSessionTimeout(co.sessionTimeout), recipes.WithLogger(log)}
+	if !co.retryRefused {
+		opts = append(opts, recipes.WithFailFast())
+	}
 	if co.digest != "" {
 		user, pass, _ := strings.Cut(co.digest, ":")
 		opts = append(opts, recipes.WithDigestAuth(user, pass))
@@ -308,19 +469,57 @@ func (co *commonOpts) connect(ctx context.Context, log *slog.Logger, extra ...re
 		opts = append(opts, mopt)
 	}
 	opts = append(opts, extra...)
-	cctx, cancel := context.WithTimeoutCause(ctx, co.connectTimeout, errConnectTimeout)
+	timedOut := fmt.Errorf("%w (%v)", errConnectTimeout, co.connectTimeout)
+	cctx, cancel := context.WithTimeoutCause(ctx, co.connectTimeout, timedOut)
 	defer cancel()
 	sess, err := recipes.Connect(cctx, servers, opts...)
-	if err != nil {
-		if cause := context.Cause(cctx); cause != nil {
-			err = cause
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errInterrupted) {
-			return nil, err // the caller maps it (--timeout, a signal)
-		}
-		return nil, fail(exitError, "cannot connect to ZooKeeper at %s: %v", co.servers, err)
+	if err == nil {
+		return sess, nil
 	}
-	return sess, nil
+	cause := context.Cause(cctx)
+	switch {
+	case errors.Is(cause, errInterrupted):
+		return nil, errInterrupted
+	case errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, errConnectTimeout):
+		// The caller's deadline (lock --timeout): it maps the error, which
+		// still names the servers' causes.
+		return nil, &connectError{err: err, deadline: true}
+	case errors.Is(err, recipes.ErrUnreachable):
+		return nil, fail(exitError, "cannot connect to ZooKeeper at %s: every server refused the connection: %v", co.servers.value, connectCause(err))
+	case errors.Is(cause, errConnectTimeout):
+		why := strings.TrimPrefix(strings.TrimPrefix(connectCause(err), timedOut.Error()), "; ")
+		if why == "" {
+			return nil, fail(exitError, "cannot connect to ZooKeeper at %s: %v", co.servers.value, timedOut)
+		}
+		return nil, fail(exitError, "cannot connect to ZooKeeper at %s: %v: %v", co.servers.value, timedOut, why)
+	}
+	return nil, fail(exitError, "cannot connect to ZooKeeper at %s: %v", co.servers.value, connectCause(err))
+}
+
+// connectError is a connect that the caller's own deadline ended.
+type connectError struct {
+	err      error
+	deadline bool
+}
+
+func (e *connectError) Error() string { return connectCause(e.err) }
+func (e *connectError) Unwrap() error {
+	if e.deadline {
+		return context.DeadlineExceeded
+	}
+	return e.err
+}
+
+// connectCause is Connect's error without its "recipes: connect to
+// [servers]: " prefix, which our messages say already.
+func connectCause(err error) string {
+	s := err.Error()
+	if rest, ok := strings.CutPrefix(s, "recipes: connect to "); ok {
+		if i := strings.Index(rest, "]: "); i >= 0 {
+			s = rest[i+3:]
+		}
+	}
+	return strings.TrimPrefix(s, recipes.ErrUnreachable.Error()+": ")
 }
 
 var (

@@ -91,12 +91,18 @@ func (l *lines) String() string {
 }
 
 // start runs the binary with args; withStdin gives it a pipe for stdin
-// (closing it ends a child that reads stdin).
+// (closing it ends a child that reads stdin). ZK_* variables are unset.
 func start(t testing.TB, withStdin bool, args ...string) *cli {
+	t.Helper()
+	return startEnv(t, nil, withStdin, args...)
+}
+
+// startEnv is start with env added to the environment.
+func startEnv(t testing.TB, env []string, withStdin bool, args ...string) *cli {
 	t.Helper()
 	c := &cli{t: t, stdout: &lines{}, stderr: &lines{}, done: make(chan struct{})}
 	c.cmd = exec.Command(binary, args...)
-	c.cmd.Env = append(cleanEnv(), "ZK_SERVERS=", "ZK_DIGEST=")
+	c.cmd.Env = append(cleanEnv(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
 	c.cmd.WaitDelay = 10 * time.Second
 	var stdinR *os.File
@@ -171,22 +177,33 @@ func (c *cli) wait(timeout time.Duration) int {
 // waitOutput waits until stdout contains want and returns stdout.
 func (c *cli) waitOutput(want string, timeout time.Duration) string {
 	c.t.Helper()
+	return c.waitIn(c.stdout, want, timeout)
+}
+
+// waitStderr waits until stderr contains want and returns stderr.
+func (c *cli) waitStderr(want string, timeout time.Duration) string {
+	c.t.Helper()
+	return c.waitIn(c.stderr, want, timeout)
+}
+
+func (c *cli) waitIn(l *lines, want string, timeout time.Duration) string {
+	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		out := c.stdout.String()
+		out := l.String()
 		if strings.Contains(out, want) {
 			return out
 		}
 		select {
 		case <-c.done:
-			if out := c.stdout.String(); strings.Contains(out, want) {
+			if out := l.String(); strings.Contains(out, want) {
 				return out
 			}
 			c.t.Fatalf("%v exited %d before printing %q\nstdout:\n%s\nstderr:\n%s", c.cmd.Args[1:], c.code, want, c.stdout, c.stderr)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("%v did not print %q within %v\nstdout:\n%s\nstderr:\n%s", c.cmd.Args[1:], want, timeout, out, c.stderr)
+			c.t.Fatalf("%v did not print %q within %v\nstdout:\n%s\nstderr:\n%s", c.cmd.Args[1:], want, timeout, c.stdout, c.stderr)
 		}
 	}
 }

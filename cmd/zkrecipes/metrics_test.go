@@ -30,7 +30,10 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"zkrecipes_acquisitions", "zkrecipes_acquire_wait", "zkrecipes_session_transitions"} {
+	if testing.Verbose() {
+		t.Logf("metrics:\n%s", body)
+	}
+	for _, want := range []string{"zkrecipes_acquisitions_total", "zkrecipes_acquire_wait_seconds_bucket", "zkrecipes_session_transitions_total"} { // as docs/METRICS.md names them
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}

@@ -19,3 +19,9 @@ func signalProcess(p *os.Process, group bool, sig syscall.Signal) error {
 	}
 	return err
 }
+
+// processGone reports whether no process pid exists (a zombie counts as
+// running: its parent has not reaped it).
+func processGone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
