@@ -97,9 +97,14 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 			watch <-chan zk.Event
 		)
 		err := recipes.Retry(ctx, e.sess, func(ctx context.Context) error {
-			var err error
-			cur, watch, err = e.current(ctx)
-			return err
+			for {
+				var err error
+				var again bool
+				cur, watch, again, err = e.current(ctx)
+				if !again || err != nil {
+					return err
+				}
+			}
 		})
 		if err != nil {
 			if ctx.Err() == nil && e.sess.Err() == nil {
@@ -131,25 +136,32 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 
 // current reads the leader and leaves a watch that fires when it changes:
 // on the leader's node, or on the election's children when it is empty.
-func (e *Election) current(ctx context.Context) (Leader, <-chan zk.Event, error) {
+// again says that the election changed between two of its reads (a
+// candidate joined, or the election was created): read again at once, cur
+// is not a state.
+func (e *Election) current(ctx context.Context) (cur Leader, w <-chan zk.Event, again bool, err error) {
 	for {
 		list, err := e.q.List(ctx)
 		if err != nil {
-			return Leader{}, nil, err
+			return Leader{}, nil, false, err
 		}
 		if len(list) > 0 {
 			info, w, err := e.q.InfoW(ctx, list[0])
 			if errors.Is(err, zk.ErrNoNode) {
 				continue
 			}
-			return leaderOf(info), w, err
+			return leaderOf(info), w, false, err
 		}
-		w, err := recipes.Call(ctx, e.sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+		type got struct {
+			w     <-chan zk.Event
+			again bool
+		}
+		g, err := recipes.Call(ctx, e.sess, func(c *zk.Conn) (got, error) {
 			children, _, w, err := c.ChildrenW(e.q.Dir)
 			if err == nil && len(contend.Sorted(children, kinds)) > 0 {
 				// someone joined between our two reads: the watch is set,
 				// and it fires on the next change; read again now.
-				return closedEvents(), nil
+				return got{again: true}, nil
 			}
 			if errors.Is(err, zk.ErrNoNode) {
 				var exists bool
@@ -157,17 +169,11 @@ func (e *Election) current(ctx context.Context) (Leader, <-chan zk.Event, error)
 				if err == nil && exists {
 					// Created between our two reads: an exists watch would
 					// not fire for its children. Read again now.
-					return closedEvents(), nil
+					return got{again: true}, nil
 				}
 			}
-			return w, err
+			return got{w: w}, err
 		})
-		return Leader{}, w, err
+		return Leader{}, g.w, g.again, err
 	}
-}
-
-func closedEvents() <-chan zk.Event {
-	ch := make(chan zk.Event)
-	close(ch)
-	return ch
 }
