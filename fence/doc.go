@@ -48,6 +48,22 @@
 // Middleware fences HTTP handlers with any Checker: stale tokens get 409
 // Conflict, missing ones 428 Precondition Required.
 //
+// # Sending the lease, not the token
+//
+// A holder that knows it has lost its lock must not send its token at all:
+// until a newer holder has written, the resource still accepts it. So the
+// helpers that send a token have forms that take the lease instead (any
+// Holder: *lock.Lease, *election.Term) and check that it is still held
+// right before the token leaves: Held (for any other transport),
+// SetHeaderHeld and Transport (HTTP; Transport checks at every round trip),
+// Memory.DoHeld, Postgres.InTxHeld (again before the commit) and
+// ZooKeeper.AcceptHeld. For a lease lost, released or resigned they send
+// nothing (the transaction is rolled back) and return a *NotHeldError
+// wrapping ErrNotHeld and the lease's Err, so errors.Is(err, lock.ErrLost)
+// and errors.Is(err, recipes.ErrExpired) see why. A nil lease is an error.
+// The check does not replace the resource's: a holder paused right after a
+// check that passed is still stopped only by the token.
+//
 // # Guarding your own SQL
 //
 // With Postgres.InTx the token check and the application's UPDATE commit

@@ -16,8 +16,69 @@ import (
 const Header = "Fencing-Token"
 
 // SetHeader sets the Header of h to tok, for a client sending a fenced
-// request.
+// request. SetHeaderHeld and Transport also check that the lease is still
+// held.
 func SetHeader(h http.Header, tok recipes.Token) { h.Set(Header, tok.String()) }
+
+// SetHeaderHeld sets the Header of hdr to holder's token if holder is still
+// held (see Held). Otherwise it removes the Header from hdr, so that a
+// request sent anyway carries no token (a fenced server answers 428), and
+// returns a *NotHeldError wrapping ErrNotHeld and holder's Err.
+//
+// The check happens when the header is set: call it right before sending
+// the request, or use Transport, which checks at every round trip. A nil
+// hdr is an error.
+func SetHeaderHeld(hdr http.Header, holder Holder) error {
+	if hdr == nil {
+		return errors.New("fence: SetHeaderHeld: nil http.Header")
+	}
+	tok, err := held("", holder)
+	if err != nil {
+		hdr.Del(Header)
+		return err
+	}
+	SetHeader(hdr, tok)
+	return nil
+}
+
+// Transport is an http.RoundTripper that sends Holder's token in the Header
+// of every request, checking right before each round trip that Holder is
+// still held (each redirect an http.Client follows is a round trip; a
+// retry Base makes itself on a broken connection is not checked again).
+// When it is not, the request is not sent: RoundTrip returns a
+// *NotHeldError wrapping ErrNotHeld and Holder's Err (http.Client wraps it
+// in a *url.Error; errors.Is sees through both). The request given is not
+// modified; a copy with the header is sent through Base
+// (http.DefaultTransport if nil).
+//
+//	client := &http.Client{Transport: &fence.Transport{Holder: lease}}
+//
+// Use one Transport per lease; it is safe for concurrent use.
+type Transport struct {
+	Holder Holder
+	Base   http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	tok, err := held("", t.Holder)
+	if err != nil {
+		if r.Body != nil {
+			r.Body.Close() // a RoundTripper closes the body, even on errors
+		}
+		return nil, err
+	}
+	r2 := r.Clone(r.Context())
+	if r2.Header == nil {
+		r2.Header = make(http.Header)
+	}
+	SetHeader(r2.Header, tok)
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r2)
+}
 
 // FromHeader reads the token in h. It returns ok false (and no error) if
 // the header is absent, and an error wrapping ErrInvalidToken if it is

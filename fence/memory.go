@@ -69,12 +69,35 @@ func (m *Memory) Accept(ctx context.Context, resource string, tok recipes.Token)
 // write's error. write must not call Do or Accept on the same resource (it
 // would deadlock). A nil write only checks and records, as Accept.
 func (m *Memory) Do(resource string, tok recipes.Token, write func() error) error {
+	return m.do(resource, tok, nil, write)
+}
+
+// DoHeld is Do with holder's token that also refuses a holder that is no
+// longer held: under resource's lock, right before the token check, it
+// calls holder.Err, and if that is not nil it records nothing, does not
+// call write and returns a *NotHeldError wrapping ErrNotHeld and holder's
+// Err (so errors.Is(err, lock.ErrLost) holds for a lost lock.Lease).
+func (m *Memory) DoHeld(resource string, holder Holder, write func() error) error {
+	if _, err := held(resource, holder); err != nil {
+		return err
+	}
+	return m.do(resource, holder.Token(), holder, write)
+}
+
+func (m *Memory) do(resource string, tok recipes.Token, holder Holder, write func() error) error {
 	if err := checkArgs(resource, tok); err != nil {
 		return err
 	}
 	e := m.entry(resource, true)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if holder != nil {
+		// Checked again under the lock: Do on the same resource may have
+		// kept us waiting for as long as its write ran.
+		if _, err := held(resource, holder); err != nil {
+			return err
+		}
+	}
 	if tok < e.highest {
 		return stale(resource, tok, e.highest)
 	}

@@ -204,7 +204,40 @@ func (p *Postgres) highestOn(ctx context.Context, q querier, resource string) (r
 // isolation level; see Postgres for what REPEATABLE READ and SERIALIZABLE
 // change.
 func (p *Postgres) InTx(ctx context.Context, opts *sql.TxOptions, resource, owner string, tok recipes.Token, fn func(tx *sql.Tx) error) (err error) {
+	return p.inTx(ctx, opts, resource, owner, tok, nil, fn)
+}
+
+// InTxHeld is InTx with holder's token that also refuses a holder that is
+// no longer held. It calls holder.Err before it begins the transaction,
+// again right before the fenced upsert (the first statement after BEGIN)
+// and again right before the commit. If the first check fails nothing is
+// sent to the database; if a later one fails the transaction is rolled
+// back (fn's writes and the token with it, fn not called if the upsert was
+// not run). Either way it returns a *NotHeldError wrapping ErrNotHeld and
+// holder's Err, so errors.Is(err, lock.ErrLost) holds for a lost
+// lock.Lease.
+//
+// The check before the commit keeps a holder that learned of its loss while
+// fn ran from committing. It cannot close the window between the check and
+// the commit reaching the server; the fenced upsert still protects the data
+// then: a newer holder's transaction waits for ours, and ours cannot commit
+// after a newer token's.
+func (p *Postgres) InTxHeld(ctx context.Context, opts *sql.TxOptions, resource, owner string, holder Holder, fn func(tx *sql.Tx) error) error {
+	if _, err := held(resource, holder); err != nil {
+		return err
+	}
+	return p.inTx(ctx, opts, resource, owner, holder.Token(), holder, fn)
+}
+
+func (p *Postgres) inTx(ctx context.Context, opts *sql.TxOptions, resource, owner string, tok recipes.Token, holder Holder, fn func(tx *sql.Tx) error) (err error) {
 	if err := checkArgs(resource, tok); err != nil {
+		return err
+	}
+	check := func() error {
+		if holder == nil {
+			return nil
+		}
+		_, err := held(resource, holder)
 		return err
 	}
 	tx, err := p.db.BeginTx(ctx, opts)
@@ -222,10 +255,16 @@ func (p *Postgres) InTx(ctx context.Context, opts *sql.TxOptions, resource, owne
 			panic(r)
 		}
 	}()
+	if err := check(); err != nil {
+		return err
+	}
 	if err := p.accept(ctx, tx, resource, owner, tok); err != nil {
 		return err
 	}
 	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := check(); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -82,25 +82,52 @@ func escapeNode(s string) string {
 
 // Accept implements Checker (see the type's documentation for how).
 func (z *ZooKeeper) Accept(ctx context.Context, resource string, tok recipes.Token) error {
+	return z.acceptWith(ctx, resource, tok, nil)
+}
+
+// AcceptHeld is Accept for a writer that holds holder, done by the writer
+// itself before it writes (the checker's session need not be holder's). It
+// refuses a holder that is no longer held: it calls holder.Err before it
+// starts and right before every write that would record the token (the
+// versioned set, or the create of the node), including those retried after
+// a conflict or a connection loss. If the holder is not held it records
+// nothing more and returns a *NotHeldError wrapping ErrNotHeld and holder's
+// Err (so errors.Is(err, lock.ErrLost) holds for a lost lock.Lease); a
+// write already sent before the holder's loss was noticed may still have
+// recorded the token, which is safe.
+func (z *ZooKeeper) AcceptHeld(ctx context.Context, resource string, holder Holder) error {
+	if _, err := held(resource, holder); err != nil {
+		return err
+	}
+	return z.acceptWith(ctx, resource, holder.Token(), func() error {
+		_, err := held(resource, holder)
+		return err
+	})
+}
+
+func (z *ZooKeeper) acceptWith(ctx context.Context, resource string, tok recipes.Token, check func() error) error {
 	if err := checkArgs(resource, tok); err != nil {
 		return err
 	}
+	if check == nil {
+		check = func() error { return nil }
+	}
 	full := z.sess.Path(z.Path(resource))
 	err := recipes.Retry(ctx, z.sess, func(ctx context.Context) error {
-		return z.accept(ctx, resource, full, tok)
+		return z.accept(ctx, resource, full, tok, check)
 	})
-	if err != nil && !errors.Is(err, ErrStale) {
+	if err != nil && !errors.Is(err, ErrStale) && !errors.Is(err, ErrNotHeld) {
 		return fmt.Errorf("fence: accept token %s for %q at %s: %w", tok, resource, full, err)
 	}
 	return err
 }
 
-func (z *ZooKeeper) accept(ctx context.Context, resource, full string, tok recipes.Token) error {
+func (z *ZooKeeper) accept(ctx context.Context, resource, full string, tok recipes.Token, check func() error) error {
 	data := []byte(tok.String())
 	for {
 		cur, version, err := z.read(ctx, full)
 		if errors.Is(err, zk.ErrNoNode) {
-			err = z.create(ctx, full, data)
+			err = z.create(ctx, full, data, check)
 			if errors.Is(err, zk.ErrNodeExists) {
 				z.conflict()
 				continue
@@ -115,6 +142,9 @@ func (z *ZooKeeper) accept(ctx context.Context, resource, full string, tok recip
 		}
 		if tok < cur {
 			return stale(resource, tok, cur)
+		}
+		if err := check(); err != nil {
+			return err
 		}
 		st, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (*zk.Stat, error) {
 			return c.Set(full, data, version)
@@ -160,9 +190,14 @@ func (z *ZooKeeper) read(ctx context.Context, full string) (recipes.Token, int32
 }
 
 // create creates full with data as a persistent node, and its missing
-// parents (without data).
-func (z *ZooKeeper) create(ctx context.Context, full string, data []byte) error {
+// parents (without data). check runs right before each create of full.
+func (z *ZooKeeper) create(ctx context.Context, full string, data []byte, check func() error) error {
 	mk := func(p string, data []byte) error {
+		if p == full {
+			if err := check(); err != nil {
+				return err
+			}
+		}
 		_, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (string, error) {
 			return c.Create(p, data, 0, z.sess.ACL())
 		})
