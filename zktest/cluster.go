@@ -16,8 +16,20 @@ type Config struct {
 	// more start an ensemble.
 	Servers int
 	// TickTime is ZooKeeper's tickTime (default 200ms). The servers accept
-	// session timeouts from 2·TickTime up to 60 s.
+	// session timeouts from 2·TickTime up to 60 s (20·TickTime if longer).
 	TickTime time.Duration
+	// SyncLimit is ZooKeeper's syncLimit, in ticks (default 5): a follower
+	// that hears nothing from its leader for SyncLimit·TickTime gives up on
+	// it and stops serving its clients, and a leader that hears from no
+	// quorum of followers for as long steps down. Until then a follower cut
+	// off from the leader still answers its clients' pings and reads by
+	// itself, while the leader expires their sessions after their timeout.
+	// Make SyncLimit·TickTime longer than a session timeout to test what a
+	// client of such a follower believes.
+	SyncLimit int
+	// InitLimit is ZooKeeper's initLimit, in ticks (default 10): how long a
+	// follower may take to connect to a new leader and sync with it.
+	InitLimit int
 	// PeerProxies routes the traffic between the servers of an ensemble
 	// through zktest proxies, one per ordered pair of servers and port
 	// (quorum and election), so that Isolate can partition a server from the
@@ -33,8 +45,20 @@ func (cfg Config) normalized() Config {
 	if cfg.TickTime <= 0 {
 		cfg.TickTime = 200 * time.Millisecond
 	}
+	if cfg.SyncLimit <= 0 {
+		cfg.SyncLimit = defaultSyncLimit
+	}
+	if cfg.InitLimit <= 0 {
+		cfg.InitLimit = defaultInitLimit
+	}
 	return cfg
 }
+
+// Defaults of Config.SyncLimit and Config.InitLimit.
+const (
+	defaultSyncLimit = 5
+	defaultInitLimit = 10
+)
 
 const (
 	startTimeout  = 60 * time.Second // JVMs are slow when many test packages run at once
@@ -136,7 +160,7 @@ func launch(cfg Config, inst *installation) (*Cluster, error) {
 				return l.quorum.addrs[0], l.election.addrs[0], nil
 			}
 		}
-		c.servers, err = writeConfigs(dir, cfg.Servers, cfg.TickTime, inst, peer)
+		c.servers, err = writeConfigs(dir, cfg, inst, peer)
 		if err != nil {
 			c.closeLinks()
 			os.RemoveAll(dir)
@@ -347,6 +371,26 @@ func (c *Cluster) Leader() int {
 		}
 	}
 	return -1
+}
+
+// Followers returns the indexes, in order, of the servers that report
+// "Mode: follower" to the srvr command right now (none for a standalone
+// server). Stopped, paused and isolated (Isolate) servers are not asked.
+// A server isolated a moment ago may still call itself a follower (for up
+// to SyncLimit·TickTime) but is left out.
+func (c *Cluster) Followers() []int {
+	var out []int
+	for i, addr := range c.addrs {
+		if !c.external {
+			if running, paused, _ := c.servers[i].state(); !running || paused || c.isIsolated(i) {
+				continue
+			}
+		}
+		if m, err := serverMode(addr); err == nil && m == "follower" {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // WaitQuorum waits (up to 60 s) until the live servers form a serving

@@ -44,6 +44,18 @@ func (c *Cluster) Conn(t testing.TB, opts ...ConnOption) *zk.Conn {
 	return dialConn(t, c.Addrs(), opts)
 }
 
+// ServerConn opens a raw go-zookeeper connection to server i alone (its
+// address in Addrs), for observing what one server says: the leader's view
+// while a follower is cut off, say. Otherwise it is Conn: it returns once
+// the connection has a session and is closed by t.Cleanup.
+func (c *Cluster) ServerConn(t testing.TB, i int, opts ...ConnOption) *zk.Conn {
+	t.Helper()
+	if i < 0 || i >= len(c.addrs) {
+		t.Fatalf("zktest: server index %d out of range [0,%d)", i, len(c.addrs))
+	}
+	return dialConn(t, c.addrs[i:i+1], opts)
+}
+
 func dialConn(t testing.TB, addrs []string, opts []ConnOption) *zk.Conn {
 	t.Helper()
 	cfg := connConfig{sessionTimeout: 5 * time.Second, logger: discardLogger{}}

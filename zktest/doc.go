@@ -54,6 +54,19 @@
 //	zkc.Heal(t)                     // links pass again (blackholed ones are reset)
 //	zkc.WaitQuorum(t)               // old has rejoined as a follower
 //
+// A follower cut off from the leader keeps answering its own clients until
+// it has heard nothing from the leader for syncLimit·tickTime, while the
+// leader expires their sessions after their timeout. To see what a client
+// of such a follower believes, make that window longer than the session
+// timeout and keep the client on the follower:
+//
+//	zkc := zktest.StartCluster(t, zktest.Config{Servers: 3, PeerProxies: true,
+//		SyncLimit: 20})                // 20 × 200ms: 4 s
+//	f := zkc.Followers()[0]
+//	sess := zkc.ServerSession(t, f, recipes.WithSessionTimeout(time.Second))
+//	obs := zkc.ServerConn(t, zkc.Leader()) // the leader's view
+//	zkc.Isolate(t, f)
+//
 // The election proxies rewrite the header a server sends when it opens an
 // election connection to its pre-3.6 form (the id alone, without its
 // address): the receiver of a connection from a smaller id connects back to
@@ -83,10 +96,12 @@
 // # Server configuration
 //
 // Launched servers listen on 127.0.0.1 on free ports, with tickTime=200ms
-// (Config.TickTime), minSessionTimeout=2·tickTime, maxSessionTimeout=60s,
-// forceSync=no, all 4lw commands whitelisted and no admin server. Empty
-// container nodes are reaped about every second (the server default is a
-// minute). Each server's output goes to server.log in its directory.
+// (Config.TickTime), initLimit=10 and syncLimit=5 ticks (Config.InitLimit,
+// Config.SyncLimit), minSessionTimeout=2·tickTime, maxSessionTimeout=60s
+// (or 20·tickTime if longer), forceSync=no, all 4lw commands whitelisted and
+// no admin server. Empty container nodes are reaped about every second (the
+// server default is a minute). Each server's output goes to server.log in
+// its directory.
 //
 // Server indexes (Kill, Restart, Pause, ...) are 0-based positions in Addrs.
 package zktest

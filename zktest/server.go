@@ -50,17 +50,19 @@ func pickPorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// writeConfigs creates n server directories under base with zoo.cfg and myid.
+// writeConfigs creates cfg.Servers server directories under base with
+// zoo.cfg and myid. cfg must be normalized.
 // With peer non-nil, it is called once per ordered pair of servers (i ≠ j)
 // with j's real quorum and election addresses and returns the addresses
 // server i's zoo.cfg gives for j (its proxies); each server's own line keeps
 // its real addresses, which it binds.
-func writeConfigs(base string, n int, tick time.Duration, inst *installation, peer func(i, j int, quorum, election string) (string, string, error)) ([]*server, error) {
+func writeConfigs(base string, cfg Config, inst *installation, peer func(i, j int, quorum, election string) (string, string, error)) ([]*server, error) {
+	n := cfg.Servers
 	ports, err := pickPorts(3 * n)
 	if err != nil {
 		return nil, err
 	}
-	tickMs := int(tick / time.Millisecond)
+	tickMs := int(cfg.TickTime / time.Millisecond)
 	if tickMs < 1 {
 		tickMs = 1
 	}
@@ -108,10 +110,10 @@ func writeConfigs(base string, n int, tick time.Duration, inst *installation, pe
 		if err != nil {
 			return nil, err
 		}
-		cfg := fmt.Sprintf(`# written by zktest
+		zooCfg := fmt.Sprintf(`# written by zktest
 tickTime=%d
-initLimit=10
-syncLimit=5
+initLimit=%d
+syncLimit=%d
 dataDir=%s
 clientPort=%d
 clientPortAddress=127.0.0.1
@@ -120,8 +122,8 @@ minSessionTimeout=%d
 maxSessionTimeout=%d
 4lw.commands.whitelist=*
 admin.enableServer=false
-%s`, tickMs, dataDir, ports[3*i], 2*tickMs, maxSession, lines)
-		if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o644); err != nil {
+%s`, tickMs, cfg.InitLimit, cfg.SyncLimit, dataDir, ports[3*i], 2*tickMs, maxSession, lines)
+		if err := os.WriteFile(s.cfgPath, []byte(zooCfg), 0o644); err != nil {
 			return nil, err
 		}
 		if n > 1 {

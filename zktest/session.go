@@ -21,6 +21,17 @@ func (c *Cluster) Session(t testing.TB, opts ...recipes.Option) *recipes.Session
 	return connectSession(t, c.Addrs(), opts)
 }
 
+// ServerSession connects a *recipes.Session to server i alone (its address
+// in Addrs), so that the session stays on that server: it cannot move to
+// another one when that server stops serving. Otherwise it is Session.
+func (c *Cluster) ServerSession(t testing.TB, i int, opts ...recipes.Option) *recipes.Session {
+	t.Helper()
+	if i < 0 || i >= len(c.addrs) {
+		t.Fatalf("zktest: server index %d out of range [0,%d)", i, len(c.addrs))
+	}
+	return connectSession(t, c.addrs[i:i+1], opts)
+}
+
 // Session connects a *recipes.Session through the proxy; see Cluster.Session.
 func (p *Proxy) Session(t testing.TB, opts ...recipes.Option) *recipes.Session {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,15 @@ func TestSharedIsShared(t *testing.T) {
 	if a != b {
 		t.Fatal("Shared returned two clusters for equivalent configs")
 	}
+	if c := zktest.Shared(t, zktest.Config{SyncLimit: 5, InitLimit: 10}); c != a {
+		t.Fatal("Shared returned another cluster for the default SyncLimit and InitLimit")
+	}
+	if a.External() {
+		return // one external ensemble serves every config
+	}
+	if c := zktest.Shared(t, zktest.Config{SyncLimit: 7}); c == a {
+		t.Fatal("Shared returned the same cluster for another SyncLimit")
+	}
 }
 
 func TestRoot(t *testing.T) {
@@ -388,22 +398,64 @@ func TestIsolateLeader(t *testing.T) {
 	}
 }
 
-// TestIsolateFollower: a partitioned follower leaves the quorum alone and
-// rejoins after Heal.
+// confValue returns the value of key in the conf command's reply from addr.
+func confValue(t *testing.T, addr, key string) string {
+	t.Helper()
+	out, err := zktest.FourLetter(addr, "conf")
+	noErr(t, err)
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("conf from %s has no %s:\n%s", addr, key, out)
+	return ""
+}
+
+// TestIsolateFollower: a partitioned follower leaves the quorum alone, goes
+// on calling itself a follower for about SyncLimit·TickTime, and rejoins
+// after Heal.
 func TestIsolateFollower(t *testing.T) {
 	noLeaks(t)
-	c := zktest.StartCluster(t, zktest.Config{Servers: 3, PeerProxies: true})
+	const tick, syncLimit, initLimit = 200 * time.Millisecond, 15, 12
+	c := zktest.StartCluster(t, zktest.Config{Servers: 3, PeerProxies: true, SyncLimit: syncLimit, InitLimit: initLimit})
 	if c.External() {
 		t.Skip("needs launched servers")
 	}
 	addrs := c.Addrs()
+	for _, a := range addrs {
+		if got := confValue(t, a, "syncLimit"); got != fmt.Sprint(syncLimit) {
+			t.Fatalf("%s: syncLimit=%s, want %d", a, got, syncLimit)
+		}
+		if got := confValue(t, a, "initLimit"); got != fmt.Sprint(initLimit) {
+			t.Fatalf("%s: initLimit=%s, want %d", a, got, initLimit)
+		}
+	}
 	leader := c.WaitLeader(t)
-	f := (leader + 1) % 3
+	followers := c.Followers()
+	if len(followers) != 2 || slices.Contains(followers, leader) {
+		t.Fatalf("Followers: %v with leader %d", followers, leader)
+	}
+	f := followers[0]
+	obs := c.ServerConn(t, leader)
+	if obs.Server() != addrs[leader] {
+		t.Fatalf("ServerConn(%d) is connected to %s, want %s", leader, obs.Server(), addrs[leader])
+	}
+	start := time.Now()
 	c.Isolate(t, f)
-	eventually(t, 10*time.Second, "the isolated follower to stop serving", func() bool {
+	if got := c.Followers(); len(got) != 1 || got[0] == f {
+		t.Fatalf("Followers after isolating %d: %v", f, got)
+	}
+	eventually(t, 20*time.Second, "the isolated follower to stop serving", func() bool {
 		m := mode(addrs[f])
 		return m != "follower" && m != "leader"
 	})
+	// It waited for its leader for syncLimit ticks (polling adds a little).
+	gaveUp := time.Since(start)
+	t.Logf("isolated follower %d stopped serving after %v (syncLimit·tickTime %v)", f, gaveUp.Round(time.Millisecond), syncLimit*tick)
+	if gaveUp < syncLimit*tick-tick {
+		t.Fatalf("isolated follower stopped serving after %v, before syncLimit·tickTime %v", gaveUp, syncLimit*tick)
+	}
 	c.WaitQuorum(t)
 	if l := c.Leader(); l != leader {
 		t.Fatalf("leader changed from %d to %d when a follower was isolated", leader, l)
