@@ -121,12 +121,14 @@ func (ml *MultiLock) acquireAll(ctx context.Context, try bool) ([]*Lease, error)
 type MultiLease struct {
 	leases []*Lease
 	ctx    context.Context
+	ctxOut context.Context // ctx, with an Err that checks the members first
 	cancel context.CancelCauseFunc
 }
 
 func newMultiLease(leases []*Lease) *MultiLease {
 	ml := &MultiLease{leases: leases}
 	ml.ctx, ml.cancel = context.WithCancelCause(context.Background())
+	ml.ctxOut = recipes.WithChecks(ml.ctx, func() { ml.Err() })
 	for _, l := range leases {
 		context.AfterFunc(l.Context(), func() { ml.cancel(context.Cause(l.Context())) })
 	}
@@ -148,8 +150,9 @@ func (ml *MultiLease) Token(path string) (Token, bool) {
 }
 
 // Context is cancelled as soon as any member lease is lost, or Release
-// begins; context.Cause is that member's cause.
-func (ml *MultiLease) Context() context.Context { return ml.ctx }
+// begins; context.Cause is that member's cause. Its Err checks the members
+// first, as MultiLease.Err does.
+func (ml *MultiLease) Context() context.Context { return ml.ctxOut }
 
 // Done is closed as soon as any member lease's Context is cancelled (lost,
 // revoked or released), or Release begins.
@@ -157,7 +160,18 @@ func (ml *MultiLease) Done() <-chan struct{} { return ml.ctx.Done() }
 
 // Err is nil until Done; then the cause of the first member whose Context
 // was cancelled (wrapping ErrLost or ErrRevoked), or ErrReleased.
+//
+// It asks each member first (Lease.Err checks the session's local
+// deadline), so a check made after the deadline never says "held".
 func (ml *MultiLease) Err() error {
+	if ml.ctx.Err() == nil {
+		for _, l := range ml.leases {
+			if l.Context().Err() != nil {
+				ml.cancel(context.Cause(l.Context()))
+				break
+			}
+		}
+	}
 	if ml.ctx.Err() == nil {
 		return nil
 	}

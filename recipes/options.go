@@ -52,6 +52,7 @@ type config struct {
 	dial             zk.Dialer
 	meters           metric.MeterProvider
 	failFast         bool
+	serverTick       time.Duration
 }
 
 // DefaultSessionTimeout is the session timeout requested when none is given.
@@ -129,15 +130,34 @@ func WithLossPolicy(p LossPolicy) Option {
 }
 
 // WithSafetyMargin sets how long before the server could expire the session
-// the client declares it lost on its own (the local deadline is the send
-// time of the last answered request + negotiated timeout − margin). The
-// default is a tenth of the negotiated timeout, at least 50ms.
+// the client declares it lost on its own: the local deadline is the send
+// time of the newest request proven to have reached the leader, plus the
+// negotiated timeout, minus margin (see Session.Deadline). The default is a
+// tenth of the negotiated timeout, at least 50ms. Connect returns an error
+// if margin is 0 or not smaller than the negotiated timeout.
 func WithSafetyMargin(d time.Duration) Option {
 	return func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("recipes: negative safety margin %v", d)
+		if d <= 0 {
+			return fmt.Errorf("recipes: safety margin must be positive, got %v", d)
 		}
 		c.margin = d
+		return nil
+	}
+}
+
+// WithServerTickTime tells the Session the servers' tickTime. A request
+// answered by a follower proves that the leader heard of the session only
+// once a sync sent at least a tickTime later was answered (see
+// Session.Deadline); without this option the Session assumes the largest
+// tickTime the server allows for the negotiated timeout, half of it, which
+// keeps the deadline safe but closer. Connect returns an error if d is more
+// than half the negotiated timeout.
+func WithServerTickTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("recipes: server tickTime must be positive, got %v", d)
+		}
+		c.serverTick = d
 		return nil
 	}
 }

@@ -9,16 +9,21 @@
 //   - the server reports the session expired;
 //   - go-zookeeper silently replaces the expired session with a new one
 //     (a new session owns none of our ephemeral nodes, so it does not revive ours);
-//   - the local deadline passes: no request sent at time t has been answered
-//     and now > t + negotiated timeout − safety margin, so the server may
-//     already have expired the session. A client cut off from the ensemble
-//     learns it is lost within about one session timeout, not when the
-//     network heals;
+//   - the local deadline passes: no request sent at time t has been proven
+//     to reach the leader (see Deadline) and now > t + negotiated timeout −
+//     safety margin, so the leader may already have expired the session. A
+//     client cut off from the ensemble, or talking to a follower cut off
+//     from the leader, learns it is lost before the leader can expire the
+//     session, not when the network heals. Err and Context().Err check the
+//     deadline themselves, so a process resumed after a pause sees the loss
+//     in its first check;
 //   - Close is called.
 //
-// Once over, the Session closes its connection, which ends the session on
-// the server too if it was still alive there: what the client believes and
-// what the server holds never disagree for longer than the session timeout.
+// Once over, the Session closes its connection and makes sure the server
+// heard it (sending a close of its own on a fresh connection if go-zookeeper's
+// went unanswered), so the session's nodes go at once rather than when the
+// server expires it: what the client believes and what the server holds
+// never disagree for longer than the session timeout.
 // Open a new Session to go on.
 package recipes
 
@@ -35,6 +40,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"go.opentelemetry.io/otel"
 
+	"github.com/zkrecipes/zkrecipes/internal/clock"
 	"github.com/zkrecipes/zkrecipes/internal/obs"
 	"github.com/zkrecipes/zkrecipes/internal/wire"
 )
@@ -49,8 +55,11 @@ type Session struct {
 	log     *slog.Logger
 	servers []string
 
-	base         time.Time
-	lastAnswered atomic.Int64 // send time (ns since base) of the newest answered request
+	proof  proof
+	proven atomic.Int64 // clock.Instant: newest send proven to have reached the leader (deadline.go)
+	// closeAnswered is set when the server answered our close request.
+	closeAnswered atomic.Bool
+	ctxOut        context.Context // ctx, with an Err that checks the deadline
 
 	mu          sync.Mutex
 	id          int64
@@ -123,7 +132,6 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		cfg:       cfg,
 		log:       cfg.logger.With("component", "zkrecipes"),
 		servers:   append([]string(nil), servers...),
-		base:      time.Now(),
 		changed:   make(chan struct{}),
 		done:      make(chan struct{}),
 		closeReq:  make(chan struct{}),
@@ -131,6 +139,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		listeners: make(map[*listener]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.ctxOut = WithChecks(s.ctx, s.checkDeadline)
 	if cfg.meters == nil {
 		cfg.meters = otel.GetMeterProvider()
 	}
@@ -140,7 +149,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		HandshakeTimeout: cfg.handshakeTimeout,
 		Hooks: wire.Hooks{
 			Handshake: s.onHandshake,
-			Answered:  s.onAnswered,
+			Answered:  func(a wire.Answer) { s.onAnswered(a); s.noteAnswer(a) },
 			Created:   s.created.add,
 			Track:     trackCreated,
 			Failed:    s.onAttemptFailed,
@@ -156,10 +165,15 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		return nil, fmt.Errorf("recipes: connect to %v: %w", servers, err)
 	}
 	s.conn, s.events = conn, events
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.run()
+	go s.proveLoop()
 
 	if err := s.awaitFirstSession(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.checkTimings(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -247,12 +261,17 @@ func (s *Session) Unpath(full string) string {
 func (s *Session) Done() <-chan struct{} { return s.done }
 
 // Context returns a context that is cancelled when the session is over;
-// context.Cause gives the reason (the same as Err).
-func (s *Session) Context() context.Context { return s.ctx }
+// context.Cause gives the reason (the same as Err). Its Err, like the
+// Session's, checks the local deadline first.
+func (s *Session) Context() context.Context { return s.ctxOut }
 
 // Err returns nil while the session lives, then why it ended: ErrClosed,
-// ErrExpired, ErrSessionChanged, ErrDeadline or ErrAuthFailed (possibly wrapped).
+// ErrExpired, ErrSessionChanged, ErrDeadline or ErrAuthFailed (possibly
+// wrapped). It checks the local deadline itself: once the deadline has
+// passed it never returns nil, even if the session's goroutine has not run
+// yet (after a process pause, for instance).
 func (s *Session) Err() error {
+	s.checkDeadline()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
@@ -283,23 +302,22 @@ func (s *Session) Changed() (State, <-chan struct{}) {
 	return s.state, s.changed
 }
 
-// Deadline returns the local deadline: the send time of the newest answered
-// request + negotiated timeout − safety margin. Past it the session counts
-// as lost even if no event says so.
-func (s *Session) Deadline() time.Time {
-	last := s.base.Add(time.Duration(s.lastAnswered.Load()))
-	return last.Add(s.Timeout() - s.margin())
-}
+func (s *Session) margin() time.Duration { return s.marginFor(s.Timeout()) }
 
-func (s *Session) margin() time.Duration {
+// marginFor is the safety margin for timeout t; it takes no lock.
+func (s *Session) marginFor(t time.Duration) time.Duration {
 	if s.cfg.margin >= 0 {
 		return s.cfg.margin
 	}
-	return max(s.Timeout()/10, 50*time.Millisecond)
+	return max(t/10, 50*time.Millisecond)
 }
 
 // Close ends the session, on the server too, stops every goroutine the
 // Session started and waits for them. It is idempotent and returns nil.
+// If the server did not answer go-zookeeper's close request, Close sends
+// one itself, to each server in turn, for up to the session timeout (after
+// that the server has expired the session anyway): with an unreachable
+// ensemble, Close can take that long.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.lose(ErrClosed)
@@ -389,18 +407,8 @@ func (s *Session) onHandshake(h wire.Handshake) {
 	default:
 		s.timeout = h.Timeout
 	}
-	s.onAnswered(h.Sent)
-}
-
-// onAnswered records that a request sent at sent was answered.
-func (s *Session) onAnswered(sent time.Time) {
-	ns := int64(sent.Sub(s.base))
-	for {
-		cur := s.lastAnswered.Load()
-		if ns <= cur || s.lastAnswered.CompareAndSwap(cur, ns) {
-			return
-		}
-	}
+	s.proof.handshake(h.Sent)
+	s.storeProven(h.Sent)
 }
 
 // onEvent consumes every go-zookeeper event. It never blocks.
@@ -435,14 +443,26 @@ func (s *Session) onEvent(ev zk.Event) {
 }
 
 // run enforces the local deadline while the session lives, then closes the
-// connection (ending the session on the server if it still lives there) and
-// waits for go-zookeeper's goroutines to finish.
+// connection, waits for go-zookeeper's goroutines to finish, and makes sure
+// the server heard that the session is over (closing.go).
 func (s *Session) run() {
 	defer s.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for s.waitDeadline(timer) {
 	}
+	s.dispatch() // a loss found by checkDeadline elsewhere left its notes to us
+	if errors.Is(s.Err(), ErrDeadline) {
+		// Nothing answers on this connection: a close request sent on it
+		// would only make go-zookeeper wait. endOnServer sends one anew.
+		s.dialer.CloseAll()
+	}
+	s.stopConn()
+	s.endOnServer()
+}
+
+// stopConn closes go-zookeeper's connection and waits for its goroutines.
+func (s *Session) stopConn() {
 	s.conn.Close()
 	// Break a connection that go-zookeeper would otherwise wait on until
 	// its read deadline, then wait for its loop to end (it closes events).
@@ -479,13 +499,14 @@ func (s *Session) waitDeadline(timer *time.Timer) bool {
 		}
 		return true
 	}
-	left := time.Until(s.Deadline())
-	if left <= 0 {
-		s.lose(fmt.Errorf("%w (last answered request sent %v ago, timeout %v)",
-			ErrDeadline, time.Since(s.base.Add(time.Duration(s.lastAnswered.Load()))).Round(time.Millisecond), s.Timeout()))
+	s.checkDeadline()
+	left := s.deadline().Sub(clock.Now())
+	if left <= 0 || s.Err() != nil {
 		return false
 	}
-	timer.Reset(left)
+	// Wake up now and then even so: timers run on Go's monotonic clock,
+	// which stops while the host is suspended; the deadline's does not.
+	timer.Reset(min(left, max(s.Timeout()/8, 10*time.Millisecond)))
 	select {
 	case <-timer.C:
 	case <-s.done:

@@ -76,6 +76,7 @@ var CreateOps = []int32{OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpM
 // Clients connected through it can be partitioned, reset or made to lose
 // replies. It is closed, and all its goroutines waited for, by t.Cleanup.
 type Proxy struct {
+	tick    time.Duration // the cluster's tickTime, for Session; 0 when unknown
 	targets []string
 	ls      []net.Listener
 	addrs   []string
@@ -108,6 +109,7 @@ func (c *Cluster) Proxy(t testing.TB) *Proxy {
 	if err != nil {
 		t.Fatalf("zktest: %v", err)
 	}
+	p.tick = c.tick()
 	t.Cleanup(p.Close)
 	return p
 }

@@ -13,12 +13,13 @@ import (
 const DefaultSessionTimeout = 2 * time.Second
 
 // Session connects a *recipes.Session to the cluster with a
-// DefaultSessionTimeout session timeout (opts come after it and can override
-// it). The test fails if no session is granted within 20 s. The session is
+// DefaultSessionTimeout session timeout and, for servers zktest started,
+// recipes.WithServerTickTime of their TickTime (opts come after them and can
+// override them). The test fails if no session is granted within 20 s. The session is
 // closed by t.Cleanup.
 func (c *Cluster) Session(t testing.TB, opts ...recipes.Option) *recipes.Session {
 	t.Helper()
-	return connectSession(t, c.Addrs(), opts)
+	return connectSession(t, c.Addrs(), c.tick(), opts)
 }
 
 // ServerSession connects a *recipes.Session to server i alone (its address
@@ -29,20 +30,32 @@ func (c *Cluster) ServerSession(t testing.TB, i int, opts ...recipes.Option) *re
 	if i < 0 || i >= len(c.addrs) {
 		t.Fatalf("zktest: server index %d out of range [0,%d)", i, len(c.addrs))
 	}
-	return connectSession(t, c.addrs[i:i+1], opts)
+	return connectSession(t, c.addrs[i:i+1], c.tick(), opts)
 }
 
 // Session connects a *recipes.Session through the proxy; see Cluster.Session.
 func (p *Proxy) Session(t testing.TB, opts ...recipes.Option) *recipes.Session {
 	t.Helper()
-	return connectSession(t, p.Addrs(), opts)
+	return connectSession(t, p.Addrs(), p.tick, opts)
 }
 
-func connectSession(t testing.TB, addrs []string, opts []recipes.Option) *recipes.Session {
+// tick is the servers' tickTime when zktest started them, else 0.
+func (c *Cluster) tick() time.Duration {
+	if c.external {
+		return 0
+	}
+	return c.cfg.TickTime
+}
+
+func connectSession(t testing.TB, addrs []string, tick time.Duration, opts []recipes.Option) *recipes.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
-	all := append([]recipes.Option{recipes.WithSessionTimeout(DefaultSessionTimeout)}, opts...)
+	all := []recipes.Option{recipes.WithSessionTimeout(DefaultSessionTimeout)}
+	if tick > 0 {
+		all = append(all, recipes.WithServerTickTime(tick))
+	}
+	all = append(all, opts...)
 	sess, err := recipes.Connect(ctx, addrs, all...)
 	if err != nil {
 		t.Fatalf("zktest: recipes.Connect(%v): %v", addrs, err)

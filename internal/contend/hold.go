@@ -32,6 +32,7 @@ type Hold struct {
 	freed  error // the recipe's ErrReleased
 
 	ctx    context.Context
+	ctxOut context.Context // ctx, with an Err that checks first (Context)
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 	kick   chan struct{} // asks the monitor to revalidate after a reconnect
@@ -78,6 +79,7 @@ func NewHold(q *Queue, e *Entry, cfg HoldConfig, suspensions uint64) *Hold {
 		kick: make(chan struct{}, 1),
 	}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
+	h.ctxOut = recipes.WithChecks(h.ctx, func() { h.Err() })
 	unlisten := q.Sess.OnStateChange(h.onState)
 	h.mu.Lock()
 	h.unlisten = unlisten
@@ -151,18 +153,32 @@ func (h *Hold) onState(ev recipes.StateEvent) {
 func (h *Hold) Entry() *Entry { return h.e }
 
 // Context is cancelled, with the reason as cause, when the hold ends or
-// Release begins.
-func (h *Hold) Context() context.Context { return h.ctx }
+// Release begins. Its Err checks the session's local deadline first (as
+// Hold.Err does), so it never says "live" after the deadline passed.
+func (h *Hold) Context() context.Context { return h.ctxOut }
 
 // Done is closed when the hold is over: lost, or released.
 func (h *Hold) Done() <-chan struct{} { return h.done }
 
 // Err is nil until Done is closed; then the recipe's ErrReleased, or its
-// ErrLost wrapping the cause.
+// ErrLost wrapping the cause. It asks the session first (Session.Err checks
+// the local deadline), so once the session is over it ends the hold itself
+// rather than wait for the session's listener to run: a check made after
+// the deadline never says "held".
 func (h *Hold) Err() error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.err
+	err, releasing := h.err, h.releasing
+	h.mu.Unlock()
+	if err != nil || releasing {
+		return err
+	}
+	if serr := h.q.Sess.Err(); serr != nil {
+		h.loseTo(serr)
+		h.mu.Lock()
+		err = h.err
+		h.mu.Unlock()
+	}
+	return err
 }
 
 // end records the outcome once and cancels the context.

@@ -29,6 +29,7 @@ type Observer struct {
 	transitions   metric.Int64Counter
 	suspended     metric.Float64Histogram
 	leaderChanges metric.Int64Counter
+	closes        metric.Int64Counter
 }
 
 // New creates the instruments on mp's meter.
@@ -59,7 +60,19 @@ func New(mp metric.MeterProvider) *Observer {
 		metric.WithExplicitBucketBoundaries(secs...))
 	o.leaderChanges, _ = m.Int64Counter("zkrecipes.election.leadership", metric.WithUnit("{change}"),
 		metric.WithDescription("Leadership changes seen by a candidate: elected, lost, resigned."))
+	o.closes, _ = m.Int64Counter("zkrecipes.session.closes", metric.WithUnit("{session}"),
+		metric.WithDescription("Sessions ended by the client while the server may still hold them, by how the server heard of it (acknowledged, resent, failed)."))
 	return o
+}
+
+// Closed records how the server heard of a session the client ended:
+// "acknowledged" (the close request was answered), "resent" (answered on a
+// connection of its own), "failed" (not confirmed: the server expires it).
+func (o *Observer) Closed(outcome string) {
+	if !o.on() {
+		return
+	}
+	o.closes.Add(context.Background(), 1, attrs("outcome", outcome))
 }
 
 func (o *Observer) on() bool { return o != nil && o.acquisitions != nil }

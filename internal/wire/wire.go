@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/internal/clock"
 )
 
 // Handshake is what a ZooKeeper server answered to a connect request.
@@ -25,16 +27,30 @@ type Handshake struct {
 	SessionID int64         // 0 when the server refused the session (expired)
 	Timeout   time.Duration // negotiated session timeout
 	Password  []byte
-	Sent      time.Time // when the connect request was written
+	Sent      clock.Instant // when the connect request was written
 }
+
+// Answer is a reply to one of our requests.
+type Answer struct {
+	Sent     clock.Instant // when the request was written
+	Received clock.Instant // when its reply was read
+	Op       int32         // the request's opcode (OpPing, OpSync, ...)
+	Err      int32         // the reply header's error code (0: ok)
+}
+
+// Opcodes of the requests Answer reports.
+const (
+	OpPing int32 = 11
+	OpSync int32 = 9
+)
 
 // Hooks are called from go-zookeeper's connection goroutines: they must not block.
 type Hooks struct {
 	// Handshake is called once per connection when the connect response arrives.
 	Handshake func(Handshake)
 	// Answered is called for each reply to one of our requests (pings
-	// included) with the time that request was written.
-	Answered func(sent time.Time)
+	// included).
+	Answered func(Answer)
 	// Created is called for each successful create (opcode 1) whose path
 	// Track accepts, with the zxid of the reply header, which is the created
 	// node's czxid (the server applies writes one at a time and stamps the
@@ -146,7 +162,7 @@ const (
 type sent struct {
 	xid    int32
 	opcode int32
-	at     time.Time
+	at     clock.Instant
 }
 
 type conn struct {
@@ -158,6 +174,7 @@ type conn struct {
 
 	mu            sync.Mutex
 	handshakeSent time.Time
+	handshakeBoot clock.Instant // handshakeSent on the deadline clock
 	handshakeDone bool
 	reported      bool   // a failed handshake was reported to Hooks.Failed
 	pending       []sent // requests awaiting a reply from next on, oldest first
@@ -173,15 +190,15 @@ type conn struct {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
-	now := time.Now()
+	now, boot := time.Now(), clock.Now()
 	c.mu.Lock()
 	switch {
 	case c.handshakeSent.IsZero():
-		c.handshakeSent = now
+		c.handshakeSent, c.handshakeBoot = now, boot
 	case len(p) >= 12:
 		xid := int32(binary.BigEndian.Uint32(p[4:8]))
 		op := int32(binary.BigEndian.Uint32(p[8:12]))
-		c.pending = append(c.pending, sent{xid, op, now})
+		c.pending = append(c.pending, sent{xid, op, boot})
 	}
 	c.mu.Unlock()
 	return c.Conn.Write(p)
@@ -280,7 +297,7 @@ func (c *conn) frame() {
 	c.mu.Lock()
 	if !c.handshakeDone {
 		c.handshakeDone = true
-		at := c.handshakeSent
+		at := c.handshakeBoot
 		h, ok := parseConnectResponse(c.head)
 		c.session = h.SessionID
 		c.mu.Unlock()
@@ -301,15 +318,15 @@ func (c *conn) frame() {
 	}
 	session := c.session
 	c.mu.Unlock()
-	if req.at.IsZero() {
+	if req.at == 0 {
 		return
 	}
+	errCode := int32(binary.BigEndian.Uint32(c.head[12:16]))
 	if c.d.Hooks.Answered != nil {
-		c.d.Hooks.Answered(req.at)
+		c.d.Hooks.Answered(Answer{Sent: req.at, Received: clock.Now(), Op: req.opcode, Err: errCode})
 	}
 	if req.opcode == opCreate && c.d.Hooks.Created != nil {
 		zxid := int64(binary.BigEndian.Uint64(c.head[4:12]))
-		errCode := int32(binary.BigEndian.Uint32(c.head[12:16]))
 		if errCode != 0 || len(c.head) < 20 {
 			return
 		}

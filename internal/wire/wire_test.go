@@ -55,7 +55,7 @@ func TestObserver(t *testing.T) {
 	defer server.Close()
 	var (
 		hs       []Handshake
-		answered []time.Time
+		answered []Answer
 		created  []string
 		zxids    []int64
 		sessions []int64
@@ -64,7 +64,7 @@ func TestObserver(t *testing.T) {
 		Dial: func(string, string, time.Duration) (net.Conn, error) { return client, nil },
 		Hooks: Hooks{
 			Handshake: func(h Handshake) { hs = append(hs, h) },
-			Answered:  func(at time.Time) { answered = append(answered, at) },
+			Answered:  func(a Answer) { answered = append(answered, a) },
 			Created: func(p string, zxid, s int64) {
 				created, zxids, sessions = append(created, p), append(zxids, zxid), append(sessions, s)
 			},
@@ -116,6 +116,12 @@ func TestObserver(t *testing.T) {
 	require.Equal(t, 4*time.Second, hs[0].Timeout)
 	require.Equal(t, "0123456789abcdef", string(hs[0].Password))
 	require.Len(t, answered, 3, "create, ping, create; the notification answers nothing")
+	require.Equal(t, []int32{1, OpPing, 1}, []int32{answered[0].Op, answered[1].Op, answered[2].Op})
+	for _, a := range answered {
+		require.Zero(t, a.Err)
+		require.NotZero(t, a.Sent)
+		require.GreaterOrEqual(t, a.Received, a.Sent)
+	}
 	require.Equal(t, []string{"/a/_c_x-lock-0000000001"}, created)
 	require.Equal(t, []int64{0x100000007}, zxids)
 	require.Equal(t, []int64{0x1234}, sessions)
