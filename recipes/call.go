@@ -58,6 +58,14 @@ func IsTransient(err error) bool {
 	return errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer)
 }
 
+// Permanent reports whether err is one that retrying the same request
+// cannot cure: the server refused it for its permissions or its arguments.
+func Permanent(err error) bool {
+	return errors.Is(err, zk.ErrNoAuth) || errors.Is(err, zk.ErrInvalidACL) ||
+		errors.Is(err, zk.ErrAuthFailed) || errors.Is(err, zk.ErrBadArguments) ||
+		errors.Is(err, zk.ErrNotEmpty) || errors.Is(err, zk.ErrNoChildrenForEphemerals)
+}
+
 // Retry runs op until it succeeds, returns an error that is not transient
 // (IsTransient), ctx is done or the session is over. Between tries it waits
 // for the connection to come back, with exponential backoff.
@@ -116,7 +124,9 @@ func (s *Session) awaitLive(ctx context.Context, pause time.Duration) error {
 
 // Cleanup runs fn in the background until it returns nil or the session is
 // over (the server then deletes the session's ephemeral nodes itself), with
-// backoff between tries. Recipes hand it the deletes that must not be
+// backoff between tries, or until fn fails with a Permanent error (logged
+// at WARN and counted: zkrecipes.cleanup.nodes{reason="gave_up"}). Recipes
+// hand it the deletes that must not be
 // forgotten when the caller's context is done or the connection is down.
 // fn's context is cancelled when the session ends.
 func (s *Session) Cleanup(what string, fn func(ctx context.Context) error) {
@@ -135,6 +145,14 @@ func (s *Session) Cleanup(what string, fn func(ctx context.Context) error) {
 			}
 			if s.Err() != nil {
 				s.log.Debug("cleanup ended with the session", "what", what, "err", err)
+				return
+			}
+			if Permanent(err) {
+				// Retrying cannot help (an ACL that denies us, say): say so
+				// once, loudly, rather than for the life of the session.
+				s.obs.Cleaned("gave_up", err)
+				s.log.Warn("cleanup gave up: the error will not go away by retrying; the node stays until the session ends",
+					"what", what, "try", try, "err", err)
 				return
 			}
 			s.log.Warn("cleanup failed; retrying", "what", what, "try", try, "err", err)
