@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/go-zookeeper/zk"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,6 +116,22 @@ func TestNoHerd(t *testing.T) {
 	// Release the lock down the queue. Releasing contender k deletes its
 	// node, which must notify exactly the sessions watching it (itself, if
 	// selfWatch, and its successor) and wake exactly one waiter.
+	// One connection per server: a sync on each makes that server apply
+	// everything committed so far (and fire the watches it triggers)
+	// before its counters are read.
+	var perServer []*zk.Conn
+	for i := range zkc.Addrs() {
+		perServer = append(perServer, zkc.ServerConn(t, i))
+	}
+	caughtUp := func() {
+		t.Helper()
+		for i, c := range perServer {
+			if _, err := c.Sync(root); err != nil {
+				t.Fatalf("sync server %d: %v", i, err)
+			}
+		}
+	}
+	caughtUp()
 	base := herdStats(t, zkc)
 	delivered := 0
 	for k := 0; k <= waiters; k++ {
@@ -135,11 +152,8 @@ func TestNoHerd(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("release %d woke no waiter", k)
 			}
-		} else {
-			// Let every server apply the last delete; a notification a
-			// lagging server delivers late shows in the last count.
-			time.Sleep(500 * time.Millisecond)
 		}
+		caughtUp() // every server has applied this release's delete
 		st := herdStats(t, zkc)
 		if d := st.deleted - base.deleted; d != delivered {
 			t.Fatalf("after %d releases %d node-deleted notifications were delivered, want %d", k+1, d, delivered)
@@ -150,15 +164,21 @@ func TestNoHerd(t *testing.T) {
 		if st.watches != base.watches-delivered {
 			t.Fatalf("after %d releases %d watches remain, want %d", k+1, st.watches, base.watches-delivered)
 		}
+		// A second waiter woken by this release would re-list and could be
+		// granted within a round trip or two: give it herdQuiet to show.
 		select {
 		case a := <-got:
 			t.Fatalf("release %d woke a second waiter (%v, %v)", k, a.l, a.err)
-		default:
+		case <-time.After(herdQuiet):
 		}
 	}
 	t.Logf("%d releases delivered %d watch notifications (%d to waiters, %d to the releasing holders' own-node watches); each woke one waiter",
 		waiters+1, delivered, want, delivered-want)
 }
+
+// herdQuiet is how long each release waits for a second wake-up: many
+// round trips on loopback (a waiter's wake-up and re-list take about 1 ms).
+const herdQuiet = 150 * time.Millisecond
 
 type herdCounts struct {
 	watches int // watches currently set
