@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&cfg.Root, "root", "/verify", "znode root of the run")
 	flag.StringVar(&workloads, "workloads", strings.Join(verify.DefaultWorkloads, ","), "workloads to run")
 	flag.DurationVar(&cfg.SessionTimeout, "session-timeout", 2*time.Second, "session timeout")
+	flag.DurationVar(&cfg.ServerTick, "server-tick", 0, "the servers' tickTime, if known")
 	flag.Int64Var(&cfg.Seed, "seed", 1, "seed of the worker's random choices")
 	flag.Parse()
 	cfg.Servers = strings.Split(servers, ",")

@@ -73,6 +73,7 @@ type History struct {
 	results     map[string]int64 // worker/op -> ok or fail time
 	frozen      map[string][]span
 	killed      map[string]int64
+	expired     map[string][]span // worker → [expiry requested, server confirmed it ended the session]
 	parts       map[string][]span
 	blind       map[string][]span // observer's blind spells, by parent
 	sessions    map[int64]string
@@ -90,7 +91,7 @@ func opKey(w string, op int64) string { return fmt.Sprintf("%s/%d", w, op) }
 func NewHistory(events []Event, b Bounds, wls []Workload, root string, healT, end int64) *History {
 	h := &History{Events: events, Bounds: b, Workloads: wls, HealT: healT, End: end,
 		nodes: map[string]*NodeRec{}, invokes: map[string]Event{}, results: map[string]int64{},
-		frozen: map[string][]span{}, killed: map[string]int64{}, parts: map[string][]span{}, blind: map[string][]span{},
+		frozen: map[string][]span{}, killed: map[string]int64{}, expired: map[string][]span{}, parts: map[string][]span{}, blind: map[string][]span{},
 		sessions: map[int64]string{}, parentWL: map[string]string{}, opEnds: map[string]int64{}}
 	for _, wl := range wls {
 		for _, p := range wl.Paths(root) {
@@ -176,6 +177,14 @@ func NewHistory(events []Event, b Bounds, wls []Workload, root string, healT, en
 			}
 		case EvWorkerKill:
 			h.killed[e.Note] = e.T
+		case EvNemesis:
+			if w, ok := strings.CutPrefix(e.Note, "expire-session "); ok {
+				h.expired[w] = append(h.expired[w], span{from: e.T})
+			}
+		case EvExpired:
+			if s := h.expired[e.Note]; len(s) > 0 && s[len(s)-1].to == 0 {
+				s[len(s)-1].to = e.T
+			}
 		case EvPartition:
 			h.parts[e.Note] = append(h.parts[e.Note], span{from: e.T})
 		case EvUnpartition:
@@ -256,6 +265,16 @@ func (h *History) actEnd(hr *HoldRec) int64 {
 	if n := h.nodes[hr.Node]; n != nil && hr.Node != "" && n.Czxid == hr.Tok && n.Del != 0 &&
 		n.Del > hr.Grant && n.Del < e && hr.Lost != 0 && hr.Lost <= n.Del+int64(h.Bounds.Slack) {
 		e = n.Del
+	}
+	// The same when the nemesis had the server expire the holder's session
+	// and the observer saw the deletion late or not at all: the deletion
+	// happened between the request and the server's confirmation, and no
+	// conflicting grant can precede it.
+	for _, x := range h.expired[hr.W] {
+		if x.to != 0 && x.from > hr.Grant && x.from < e && hr.Lost != 0 && hr.Lost <= x.to+int64(h.Bounds.Slack) {
+			e = x.from
+			break
+		}
 	}
 	return max(e, hr.LastWrite)
 }
@@ -629,7 +648,7 @@ func (h *History) Stats() string {
 	lost := map[string]int{}
 	for _, hr := range h.holds {
 		if hr.Lost != 0 {
-			c := hr.LostErr
+			c, _, _ := strings.Cut(hr.LostErr, " (") // drop the figures
 			if i := strings.LastIndex(c, ": "); i >= 0 {
 				c = c[i+2:]
 			}

@@ -63,6 +63,7 @@ const (
 	EvNemesis     = "nemesis"     // nemesis: fault started (Note = what, Slot, Dur)
 	EvHeal        = "heal"        // nemesis: fault healed
 	EvWorkerKill  = "wkill"       // nemesis: worker process killed (Note = worker)
+	EvExpired     = "expired"     // nemesis: the server no longer lists the worker's session, expired at its request (Note = worker)
 	EvFreeze      = "freeze"      // nemesis: SIGSTOP (Note = worker)
 	EvThaw        = "thaw"        // nemesis: SIGCONT (Note = worker)
 	EvPartition   = "partition"   // nemesis: worker proxy blackholed (Note = worker)

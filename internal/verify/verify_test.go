@@ -35,6 +35,7 @@ var ciSeeds = []int64{1, 2, 3}
 const (
 	ciDuration     = 60 * time.Second
 	sessionTimeout = 2 * time.Second
+	tickTime       = 200 * time.Millisecond
 )
 
 var (
@@ -148,7 +149,7 @@ func (h *harness) startWorker(s *slot) {
 	name := fmt.Sprintf("w%d.%d", s.idx, s.incar)
 	cmd := exec.Command(workerBin, "-name", name, "-servers", strings.Join(s.proxy.Addrs(), ","),
 		"-fence", h.fence.URL, "-root", h.root, "-workloads", strings.Join(h.wls, ","),
-		"-session-timeout", sessionTimeout.String(), "-seed", fmt.Sprint(h.seed*100+int64(s.idx*10+s.incar)))
+		"-session-timeout", sessionTimeout.String(), "-server-tick", tickTime.String(), "-seed", fmt.Sprint(h.seed*100+int64(s.idx*10+s.incar)))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := os.Create(filepath.Join(h.dir, name+".stderr"))
 	if err != nil {
@@ -349,6 +350,8 @@ func (h *harness) nemesis(rng *rand.Rand, deadline time.Time) {
 				// Not confirmed (a server cut off or down still lists it):
 				// the schedule goes on; the checkers judge what happened.
 				h.logf("nemesis:   %v", err)
+			} else {
+				h.rec.add(Event{Src: "nemesis", Type: EvExpired, Note: name})
 			}
 			heal("expired")
 		}
@@ -375,7 +378,10 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) {
 
 	// Peer proxies: the nemesis isolates servers from each other (loopback,
 	// no network namespaces needed).
-	h.zkc = zktest.StartCluster(t, zktest.Config{Servers: 3, PeerProxies: true})
+	// syncLimit·tickTime (3 s) > the session timeout (2 s): a follower
+	// isolated from its peers keeps answering its clients after the leader
+	// could have expired their sessions; the workers' leases must end first.
+	h.zkc = zktest.StartCluster(t, zktest.Config{Servers: 3, PeerProxies: true, TickTime: tickTime, SyncLimit: 15})
 	h.root = zktest.Root(t)
 	if h.fence, err = StartFence(h.rec.add); err != nil {
 		t.Fatal(err)

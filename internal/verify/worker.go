@@ -29,6 +29,7 @@ type WorkerConfig struct {
 	Root           string // znode root of the run
 	Workloads      []string
 	SessionTimeout time.Duration
+	ServerTick     time.Duration // the servers' tickTime (recipes.WithServerTickTime), 0 if unknown
 	Seed           int64
 }
 
@@ -72,7 +73,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, out io.Writer) error {
 	incarnation := int64(0)
 	for ctx.Err() == nil {
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		sess, err := recipes.Connect(cctx, cfg.Servers, recipes.WithSessionTimeout(cfg.SessionTimeout), recipes.WithLogger(logger))
+		sess, err := recipes.Connect(cctx, cfg.Servers, sessionOptions(cfg, logger)...)
 		cancel()
 		if err != nil {
 			w.em.emit(Event{Type: "connect_fail", Err: err.Error()})
@@ -376,4 +377,12 @@ func (e *Env) afterFail(ctx context.Context, err error) bool {
 		return true
 	}
 	return sleepCtx(ctx, 100*time.Millisecond)
+}
+
+func sessionOptions(cfg WorkerConfig, logger *slog.Logger) []recipes.Option {
+	opts := []recipes.Option{recipes.WithSessionTimeout(cfg.SessionTimeout), recipes.WithLogger(logger)}
+	if cfg.ServerTick > 0 {
+		opts = append(opts, recipes.WithServerTickTime(cfg.ServerTick))
+	}
+	return opts
 }
