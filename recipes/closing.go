@@ -57,6 +57,11 @@ func (s *Session) endOnServer() {
 			actx, acancel := context.WithTimeout(ctx, attempt)
 			err := wire.CloseSession(actx, s.cfg.dial, addr, id, passwd)
 			acancel()
+			if errors.Is(err, wire.ErrSessionOver) {
+				s.obs.Closed("already_over")
+				s.log.Debug("the server had ended the session already", "session", s.idString(), "server", addr)
+				return
+			}
 			if err == nil {
 				s.obs.Closed("resent")
 				s.log.Info("session ended on the server by a close of our own (the first close request went unanswered)",

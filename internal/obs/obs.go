@@ -61,13 +61,14 @@ func New(mp metric.MeterProvider) *Observer {
 	o.leaderChanges, _ = m.Int64Counter("zkrecipes.election.leadership", metric.WithUnit("{change}"),
 		metric.WithDescription("Leadership changes seen by a candidate: elected, lost, resigned."))
 	o.closes, _ = m.Int64Counter("zkrecipes.session.closes", metric.WithUnit("{session}"),
-		metric.WithDescription("Sessions ended by the client while the server may still hold them, by how the server heard of it (acknowledged, resent, failed)."))
+		metric.WithDescription("Sessions ended by the client while the server may still hold them, by how the server heard of it (acknowledged, resent, already_over, failed)."))
 	return o
 }
 
 // Closed records how the server heard of a session the client ended:
 // "acknowledged" (the close request was answered), "resent" (answered on a
-// connection of its own), "failed" (not confirmed: the server expires it).
+// connection of its own), "already_over" (the server had ended it),
+// "failed" (not confirmed: the server expires it).
 func (o *Observer) Closed(outcome string) {
 	if !o.on() {
 		return

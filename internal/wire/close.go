@@ -15,10 +15,15 @@ const OpCloseSession int32 = -11
 
 const errSessionExpired = -112
 
+// ErrSessionOver is returned by CloseSession when the server says the
+// session is over already (expired, or closed).
+var ErrSessionOver = errors.New("the server says the session is over already")
+
 // CloseSession ends session id on the server at addr, on a connection of
 // its own: a connect request with the session's id and password, then a
 // close request. It returns nil once the server answered the close, or
-// said the session is over already. ctx bounds it.
+// ErrSessionOver if the server said the session is over already. ctx
+// bounds it.
 //
 // A client that gave up on a session (its local deadline passed, or Close
 // raced with a broken connection) uses it so that the server frees the
@@ -63,7 +68,7 @@ func CloseSession(ctx context.Context, dial func(network, address string, timeou
 	case !ok:
 		return fmt.Errorf("short connect response (%d bytes)", len(resp))
 	case h.SessionID == 0:
-		return nil // the server says the session is over
+		return ErrSessionOver
 	case h.SessionID != id:
 		return fmt.Errorf("server gave session 0x%x, want 0x%x", h.SessionID, id)
 	}
@@ -84,10 +89,14 @@ func CloseSession(ctx context.Context, dial func(network, address string, timeou
 		if xid := int32(binary.BigEndian.Uint32(reply[:4])); xid != 1 {
 			continue // a watch notification or a ping reply
 		}
-		if code := int32(binary.BigEndian.Uint32(reply[12:16])); code != 0 && code != errSessionExpired {
+		switch code := int32(binary.BigEndian.Uint32(reply[12:16])); code {
+		case 0:
+			return nil
+		case errSessionExpired:
+			return ErrSessionOver
+		default:
 			return fmt.Errorf("close: server error %d", code)
 		}
-		return nil
 	}
 }
 
