@@ -84,6 +84,8 @@ type Client struct {
 	log     *slog.Logger
 	connect time.Duration
 
+	first *Session // WithFirstSession
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -105,6 +107,20 @@ func WithClientConnectTimeout(d time.Duration) ClientOption {
 			return fmt.Errorf("recipes: client connect timeout must be positive, got %v", d)
 		}
 		c.connect = d
+		return nil
+	}
+}
+
+// WithFirstSession makes the Client adopt s, a live session opened with
+// the same servers and options (by Connect, say, to report a first failure
+// at once), as its first session instead of opening one. The Client owns it
+// from then on: it closes it.
+func WithFirstSession(s *Session) ClientOption {
+	return func(c *Client) error {
+		if s == nil {
+			return ErrNilSession
+		}
+		c.first = s
 		return nil
 	}
 }
@@ -224,9 +240,13 @@ func (c *Client) run() {
 		cause error
 	)
 	for c.ctx.Err() == nil {
-		actx, cancel := context.WithTimeout(c.ctx, c.connect)
-		s, err := Connect(actx, c.servers, c.opts...)
-		cancel()
+		s, err := c.first, error(nil)
+		c.first = nil
+		if s == nil {
+			actx, cancel := context.WithTimeout(c.ctx, c.connect)
+			s, err = Connect(actx, c.servers, c.opts...)
+			cancel()
+		}
 		if err != nil {
 			if c.ctx.Err() != nil {
 				break

@@ -119,3 +119,31 @@ func TestClientCloseDuringReconnect(t *testing.T) {
 	require.ErrorIs(t, err, recipes.ErrClientClosed)
 	require.NoError(t, c.Close(), "Close is idempotent")
 }
+
+// A Client can adopt a session opened beforehand (to report a first failure
+// at once) and replaces it like its own when it is lost.
+func TestClientAdoptsFirstSession(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	ctx := ctxT(t, 30*time.Second)
+	opts := []recipes.Option{recipes.WithSessionTimeout(time.Second), recipes.WithServerTickTime(200 * time.Millisecond)}
+	first, err := recipes.Connect(ctx, zkc.Addrs(), opts...)
+	require.NoError(t, err)
+	c, err := recipes.NewClient(zkc.Addrs(), opts, recipes.WithFirstSession(first))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	s, err := c.Live(ctx)
+	require.NoError(t, err)
+	require.Same(t, first, s)
+	zkc.Expire(t, first)
+	for {
+		s, err = c.Live(ctx)
+		require.NoError(t, err)
+		if s != first {
+			break
+		}
+		<-first.Done() // lost but not yet replaced: wait for the loss, then ask again
+	}
+	require.NotEqual(t, first.ID(), s.ID())
+	require.NoError(t, c.Close())
+	require.Error(t, first.Err(), "the adopted session is over")
+}

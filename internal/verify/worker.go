@@ -56,8 +56,8 @@ type worker struct {
 	ops  atomic.Int64
 }
 
-// RunWorker connects, runs the workloads until ctx is done, and opens a new
-// session whenever one is over. Events go to out.
+// RunWorker runs the workloads on a recipes.Client's sessions, one session
+// at a time, until ctx is done. Events go to out.
 func RunWorker(ctx context.Context, cfg WorkerConfig, out io.Writer) error {
 	w := &worker{cfg: cfg, em: &emitter{w: out, src: cfg.Name},
 		http: &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
@@ -70,15 +70,19 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, out io.Writer) error {
 		wls = append(wls, wl)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The worker's long-lived handle opens a new session whenever one is
+	// over; the workloads run on one session at a time, so that every grant
+	// in the history belongs to the session it was made on.
+	client, err := recipes.NewClient(cfg.Servers, sessionOptions(cfg, logger), recipes.WithClientConnectTimeout(20*time.Second))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
 	incarnation := int64(0)
 	for ctx.Err() == nil {
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		sess, err := recipes.Connect(cctx, cfg.Servers, sessionOptions(cfg, logger)...)
-		cancel()
+		sess, err := client.Live(ctx)
 		if err != nil {
-			w.em.emit(Event{Type: "connect_fail", Err: err.Error()})
-			sleepCtx(ctx, 200*time.Millisecond)
-			continue
+			break // ctx done
 		}
 		id, pw := sess.Credentials()
 		w.em.emit(Event{Type: EvSession, Sess: id, Pass: hex.EncodeToString(pw), Dur: int64(sess.Timeout())})
@@ -104,7 +108,6 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, out io.Writer) error {
 		if err := sess.Err(); err != nil {
 			w.em.emit(Event{Type: EvSessionEnd, Sess: id, Err: err.Error()})
 		}
-		sess.Close()
 	}
 	w.em.emit(Event{Type: EvExit})
 	return nil
