@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/internal/contend"
 )
 
 // Contender is one node in a lock's queue, as operators see it.
@@ -19,7 +21,8 @@ type Contender struct {
 
 // Contenders returns the lock's queue in order: for a Mutex the first is
 // the holder (if its session still lives) and the others wait in turn. Nodes
-// that vanish while being read are left out.
+// that vanish while being read are left out. On a Client it reads through
+// the current session, waiting while there is none.
 func (b *queue) Contenders(ctx context.Context) ([]Contender, error) {
 	if b.err != nil {
 		return nil, b.err
@@ -27,7 +30,20 @@ func (b *queue) Contenders(ctx context.Context) ([]Contender, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("lock: contenders of %s: nil context", b.path)
 	}
-	infos, err := b.q.Describe(ctx)
+	sess, err := live(ctx, b.src)
+	if err != nil {
+		return nil, fmt.Errorf("lock: contenders of %s: %w", b.path, err)
+	}
+	q, err := b.on(sess)
+	if err != nil {
+		return nil, err
+	}
+	return b.contendersOn(ctx, q)
+}
+
+// contendersOn reads the queue q (on one session).
+func (b *queue) contendersOn(ctx context.Context, q *contend.Queue) ([]Contender, error) {
+	infos, err := q.Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("lock: contenders of %s: %w", b.path, err)
 	}

@@ -45,9 +45,9 @@ const (
 // current time from the mtime of its own write to the marker. So it does
 // not restart for each contender, and does not depend on the clients'
 // clocks.
-func (b *queue) delayAfterAbandon(ctx context.Context, e *contend.Entry, try bool) error {
-	marker := b.q.Dir + "/" + DelayNode
-	wait, err := b.delayLeft(ctx, marker, e)
+func (b *queue) delayAfterAbandon(ctx context.Context, q *contend.Queue, e *contend.Entry, try bool) error {
+	marker := q.Dir + "/" + DelayNode
+	wait, err := b.delayLeft(ctx, q, marker, e)
 	if err != nil {
 		return err
 	}
@@ -55,12 +55,12 @@ func (b *queue) delayAfterAbandon(ctx context.Context, e *contend.Entry, try boo
 		if try {
 			return contend.ErrBlocked // the lock-delay is still running
 		}
-		if err := b.sleep(ctx, wait); err != nil {
+		if err := sleep(ctx, q.Sess, wait); err != nil {
 			return err
 		}
 	}
-	err = recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
-		return b.writeMarker(ctx, marker, heldPrefix+e.Node.Name, -1)
+	err = recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
+		return writeMarker(ctx, q, marker, heldPrefix+e.Node.Name, -1)
 	})
 	if errors.Is(err, zk.ErrNoNode) {
 		return contend.ErrNodeGone // the lock node cannot vanish while we are in it
@@ -71,16 +71,17 @@ func (b *queue) delayAfterAbandon(ctx context.Context, e *contend.Entry, try boo
 // delayLeft reads the marker and returns how much of the lock-delay is
 // left, recording the previous holder's disappearance when we are the first
 // to notice it.
-func (b *queue) delayLeft(ctx context.Context, marker string, e *contend.Entry) (time.Duration, error) {
+func (b *queue) delayLeft(ctx context.Context, q *contend.Queue, marker string, e *contend.Entry) (time.Duration, error) {
+	sess := q.Sess
 	for {
 		type got struct {
 			data []byte
 			stat *zk.Stat
 		}
 		var g got
-		err := recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
+		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
 			var err error
-			g, err = recipes.Call(ctx, b.sess, func(c *zk.Conn) (got, error) {
+			g, err = recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
 				d, st, err := c.Get(marker)
 				return got{d, st}, err
 			})
@@ -97,8 +98,8 @@ func (b *queue) delayLeft(ctx context.Context, marker string, e *contend.Entry) 
 			if prev == e.Node.Name {
 				return 0, nil
 			}
-			gone, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (bool, error) {
-				ok, _, err := c.Exists(b.q.Dir + "/" + prev)
+			gone, err := recipes.Call(ctx, sess, func(c *zk.Conn) (bool, error) {
+				ok, _, err := c.Exists(q.Dir + "/" + prev)
 				return !ok, err
 			})
 			if err != nil {
@@ -107,10 +108,10 @@ func (b *queue) delayLeft(ctx context.Context, marker string, e *contend.Entry) 
 			if !gone {
 				return 0, nil // only a foreign tool could get here: nothing to wait for
 			}
-			b.sess.Logger().Info("lock-delay: previous holder vanished without releasing",
+			sess.Logger().Info("lock-delay: previous holder vanished without releasing",
 				"lock", b.path, "previous", prev, "delay", b.opts.lockDelay)
 			// Our write's mtime is the notice, on the server's clock.
-			err = b.writeMarker(ctx, marker, gonePrefix+prev, g.stat.Version)
+			err = writeMarker(ctx, q, marker, gonePrefix+prev, g.stat.Version)
 			if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
 				continue // changed meanwhile: read again
 			}
@@ -130,7 +131,7 @@ func (b *queue) delayLeft(ctx context.Context, marker string, e *contend.Entry) 
 			}
 		}
 		// Learn the server's time now from a write that keeps the notice.
-		st, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (*zk.Stat, error) {
+		st, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
 			return c.Set(marker, []byte(gonePrefix+rest+"@"+strconv.FormatInt(noticed, 10)), g.stat.Version)
 		})
 		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
@@ -159,11 +160,11 @@ func delayRemaining(delay time.Duration, noticed, now int64) time.Duration {
 
 // writeMarker sets the marker's data, creating it (persistent, with the
 // lock's ACL) when it does not exist and version is -1.
-func (b *queue) writeMarker(ctx context.Context, marker, data string, version int32) error {
-	_, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (*zk.Stat, error) {
+func writeMarker(ctx context.Context, q *contend.Queue, marker, data string, version int32) error {
+	_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (*zk.Stat, error) {
 		st, err := c.Set(marker, []byte(data), version)
 		if errors.Is(err, zk.ErrNoNode) && version == -1 {
-			_, err = c.Create(marker, []byte(data), 0, b.q.ACL)
+			_, err = c.Create(marker, []byte(data), 0, q.ACL)
 			if errors.Is(err, zk.ErrNodeExists) {
 				st, err = c.Set(marker, []byte(data), -1)
 			}
@@ -173,7 +174,7 @@ func (b *queue) writeMarker(ctx context.Context, marker, data string, version in
 	return err
 }
 
-func (b *queue) sleep(ctx context.Context, d time.Duration) error {
+func sleep(ctx context.Context, sess *recipes.Session, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -181,14 +182,14 @@ func (b *queue) sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
-	case <-b.sess.Done():
-		return b.sess.Err()
+	case <-sess.Done():
+		return sess.Err()
 	}
 }
 
 // releaseOps returns the op that removes the marker in one Multi with the
 // delete of e's node at a clean Release, so the server may reap the lock
 // node again. If the marker is gone already, the hold deletes e's node alone.
-func (b *queue) releaseOps() []any {
-	return []any{&zk.DeleteRequest{Path: b.q.Dir + "/" + DelayNode, Version: -1}}
+func releaseOps(q *contend.Queue) []any {
+	return []any{&zk.DeleteRequest{Path: q.Dir + "/" + DelayNode, Version: -1}}
 }

@@ -25,6 +25,17 @@
 // after a grace period); WithLockDelay delays the next grant after a holder
 // vanished without releasing. Package fence checks tokens at the resource.
 //
+// # Session or Client
+//
+// Every constructor takes a recipes.Source. On a *recipes.Session the lock
+// lives and dies with that session: once it is over, every call fails. On a
+// *recipes.Client the handle outlives sessions: each Acquire (and each Try
+// form, and Contenders) first waits for the Client's live session, bounded
+// by ctx, and a blocking Acquire whose session ends while it waits queues
+// again on the next one. A Lease never moves: it stays bound to the session
+// it was granted on and is lost when that session ends; the next Acquire is
+// a new grant with a new, larger token.
+//
 // # Protocol
 //
 // A contender creates a protected ephemeral-sequential znode

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -15,16 +16,17 @@ import (
 // the one ctx ends, the locks already taken are released before Acquire
 // returns.
 type MultiLock struct {
-	sess    *recipes.Session
+	src     recipes.Source
 	mutexes []*Mutex
 	err     error
 }
 
-// NewMultiLock returns a MultiLock over paths (relative to the chroot),
-// each an exclusive lock compatible with Mutex. Bad arguments (no paths, a
-// duplicate, an invalid path) are reported by Acquire.
-func NewMultiLock(sess *recipes.Session, paths []string, opts ...Option) *MultiLock {
-	ml := &MultiLock{sess: sess}
+// NewMultiLock returns a MultiLock over paths (relative to the chroot) on
+// src, a *recipes.Session or a *recipes.Client, each an exclusive lock
+// compatible with Mutex. Bad arguments (no paths, a duplicate, an invalid
+// path, a nil source) are reported by Acquire.
+func NewMultiLock(src recipes.Source, paths []string, opts ...Option) *MultiLock {
+	ml := &MultiLock{src: src}
 	if len(paths) == 0 {
 		ml.err = fmt.Errorf("lock: multi-lock needs at least one path")
 		return ml
@@ -36,7 +38,7 @@ func NewMultiLock(sess *recipes.Session, paths []string, opts ...Option) *MultiL
 			ml.err = fmt.Errorf("lock: multi-lock: duplicate path %q", p)
 			return ml
 		}
-		m := NewMutex(sess, p, opts...)
+		m := NewMutex(src, p, opts...)
 		if m.err != nil {
 			ml.err = m.err
 			return ml
@@ -47,7 +49,9 @@ func NewMultiLock(sess *recipes.Session, paths []string, opts ...Option) *MultiL
 }
 
 // Acquire blocks until every lock is held, ctx is done or the session is
-// over. On error it holds none of them.
+// over (on a Client: until every lock is held or ctx is done, starting over
+// on each new session). Every member is acquired on the same session. On
+// error it holds none of them.
 func (ml *MultiLock) Acquire(ctx context.Context) (*MultiLease, error) {
 	return ml.acquire(ctx, false)
 }
@@ -66,8 +70,15 @@ func (ml *MultiLock) acquire(ctx context.Context, try bool) (*MultiLease, error)
 		return nil, fmt.Errorf("lock: multi-lock: nil context")
 	}
 	for {
-		held, err := ml.acquireAll(ctx, try)
+		sess, err := live(ctx, ml.src)
 		if err != nil {
+			return nil, fmt.Errorf("lock: multi-lock: %w", err)
+		}
+		held, err := ml.acquireAll(ctx, sess, try)
+		if err != nil {
+			if again(ctx, ml.src, sess, try) {
+				continue
+			}
 			return nil, err
 		}
 		// A member taken early may have been lost while we waited for a
@@ -85,22 +96,19 @@ func (ml *MultiLock) acquire(ctx context.Context, try bool) (*MultiLease, error)
 		for _, h := range held {
 			h.Release(rctx)
 		}
-		if ctx.Err() != nil || ml.sess.Err() != nil || try {
+		if again(ctx, ml.src, sess, try) {
+			continue
+		}
+		if ctx.Err() != nil || sess.Err() != nil || try {
 			return nil, fmt.Errorf("lock: multi-lock: %w", lost)
 		}
 	}
 }
 
-func (ml *MultiLock) acquireAll(ctx context.Context, try bool) ([]*Lease, error) {
+func (ml *MultiLock) acquireAll(ctx context.Context, sess *recipes.Session, try bool) ([]*Lease, error) {
 	held := make([]*Lease, 0, len(ml.mutexes))
 	for _, m := range ml.mutexes {
-		var l *Lease
-		var err error
-		if try {
-			l, err = m.TryAcquire(ctx)
-		} else {
-			l, err = m.Acquire(ctx)
-		}
+		l, err := m.acquireOn(ctx, sess, Kind, contend.Predecessor, try)
 		if err != nil {
 			rctx := context.WithoutCancel(ctx)
 			for _, h := range held {

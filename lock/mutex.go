@@ -17,19 +17,21 @@ var mutexKinds = []string{Kind}
 // Acquire makes a new contender and returns its own Lease, so one Mutex may
 // be shared by goroutines. It is safe for concurrent use.
 type Mutex struct {
-	queue
+	*queue
 }
 
 // NewMutex returns a Mutex for the lock at path, which is relative to the
-// session's chroot. Bad arguments (a nil session, an invalid path, a bad
+// session's chroot, on src: a *recipes.Session, or a *recipes.Client (see
+// the package doc). Bad arguments (a nil source, an invalid path, a bad
 // option) are reported by the Mutex's methods.
-func NewMutex(sess *recipes.Session, path string, opts ...Option) *Mutex {
-	return &Mutex{newQueue(sess, path, mutexKinds, opts)}
+func NewMutex(src recipes.Source, path string, opts ...Option) *Mutex {
+	return &Mutex{newQueue(src, path, mutexKinds, opts)}
 }
 
 // Acquire blocks until the lock is held, ctx is done or the session is
-// over, and returns the held Lease. On error no node of ours is left
-// behind (see the package doc for cancellation).
+// over (on a Client: until the lock is held or ctx is done, queueing again
+// on each new session), and returns the held Lease. On error no node of
+// ours is left behind (see the package doc for cancellation).
 func (m *Mutex) Acquire(ctx context.Context) (*Lease, error) {
 	return m.acquire(ctx, Kind, contend.Predecessor, false)
 }

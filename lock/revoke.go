@@ -34,21 +34,33 @@ var revokeKinds = []string{Kind, ReadKind, WriteKind}
 // any write the broken holder still makes; a WithRevocable or WithNodeWatch
 // holder also loses its lease at once (ErrNodeDeleted). It returns the
 // holders it asked, and whether it had to break the lock.
-func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter time.Duration) (holders []Contender, broken bool, err error) {
-	b := newQueue(sess, path, revokeKinds, nil)
+//
+// src is a *recipes.Session or a *recipes.Client; with a Client, Revoke
+// does all its work on one session (the current one, waiting while there
+// is none) and fails if that session ends meanwhile.
+func Revoke(ctx context.Context, src recipes.Source, path string, breakAfter time.Duration) (holders []Contender, broken bool, err error) {
+	b := newQueue(src, path, revokeKinds, nil)
 	if b.err != nil {
 		return nil, false, b.err
 	}
 	if ctx == nil {
 		return nil, false, fmt.Errorf("lock: revoke %s: nil context", path)
 	}
-	all, err := b.Contenders(ctx)
+	sess, err := live(ctx, src)
+	if err != nil {
+		return nil, false, fmt.Errorf("lock: revoke %s: %w", path, err)
+	}
+	q, err := b.on(sess)
+	if err != nil {
+		return nil, false, err
+	}
+	all, err := b.contendersOn(ctx, q)
 	if err != nil {
 		return nil, false, err
 	}
 	holders = currentHolders(all)
 	for _, h := range holders {
-		full := b.q.Dir + "/" + h.Name
+		full := q.Dir + "/" + h.Name
 		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
 			return c.Set(full, []byte(RevokeMessage), -1)
 		})
@@ -68,19 +80,29 @@ func Revoke(ctx context.Context, sess *recipes.Session, path string, breakAfter 
 // forced break), and reports whether it deleted any. The next contender
 // then takes the lock with a larger token, which fences any write a broken
 // holder still makes. Revoke with breakAfter > 0 uses it; call it directly
-// to break a lock without asking, or after asking only some holders.
-func Break(ctx context.Context, sess *recipes.Session, path string, holders []Contender, after time.Duration) (broken bool, err error) {
-	b := newQueue(sess, path, revokeKinds, nil)
+// to break a lock without asking, or after asking only some holders. src
+// is a *recipes.Session or a *recipes.Client (whose current session, once
+// it has one, does the work).
+func Break(ctx context.Context, src recipes.Source, path string, holders []Contender, after time.Duration) (broken bool, err error) {
+	b := newQueue(src, path, revokeKinds, nil)
 	if b.err != nil {
 		return false, b.err
 	}
 	if ctx == nil {
 		return false, fmt.Errorf("lock: break %s: nil context", path)
 	}
+	sess, err := live(ctx, src)
+	if err != nil {
+		return false, fmt.Errorf("lock: break %s: %w", path, err)
+	}
+	q, err := b.on(sess)
+	if err != nil {
+		return false, err
+	}
 	deadline := time.NewTimer(after)
 	defer deadline.Stop()
 	for _, h := range holders {
-		if !waitDeleted(ctx, sess, b.q.Dir+"/"+h.Name, deadline.C) {
+		if !waitDeleted(ctx, sess, q.Dir+"/"+h.Name, deadline.C) {
 			break
 		}
 	}
@@ -88,7 +110,7 @@ func Break(ctx context.Context, sess *recipes.Session, path string, holders []Co
 		return false, context.Cause(ctx)
 	}
 	for _, h := range holders {
-		full := b.q.Dir + "/" + h.Name
+		full := q.Dir + "/" + h.Name
 		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
 			return struct{}{}, c.Delete(full, -1)
 		})

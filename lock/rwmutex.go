@@ -27,13 +27,14 @@ var rwKinds = []string{ReadKind, WriteKind}
 // orders readers against writers (every writer granted after a reader has a
 // larger token) but does not make a reader exclusive.
 type RWMutex struct {
-	queue
+	*queue
 }
 
-// NewRWMutex returns a read-write lock at path (relative to the chroot).
-// Bad arguments are reported by its methods.
-func NewRWMutex(sess *recipes.Session, path string, opts ...Option) *RWMutex {
-	return &RWMutex{newQueue(sess, path, rwKinds, opts)}
+// NewRWMutex returns a read-write lock at path (relative to the chroot) on
+// src, a *recipes.Session or a *recipes.Client. Bad arguments are reported
+// by its methods.
+func NewRWMutex(src recipes.Source, path string, opts ...Option) *RWMutex {
+	return &RWMutex{newQueue(src, path, rwKinds, opts)}
 }
 
 // RLock blocks until a read lease is held, ctx is done or the session is

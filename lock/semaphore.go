@@ -41,21 +41,22 @@ var ErrPermits = errors.New("lock: semaphore permit count mismatch")
 // Tokens: a permit's token (its node's czxid) grows with every grant but is
 // shared with up to n-1 other holders: it does not make a holder exclusive.
 type Semaphore struct {
-	sess    *recipes.Session
+	src     recipes.Source
 	path    string
 	permits int
 	mutex   *Mutex
-	leases  *contend.Queue
+	leases  *queue
 	opts    options
 	err     error
 }
 
 // NewSemaphore returns a semaphore with permits permits at path (relative
-// to the chroot). Bad arguments are reported by its methods.
-func NewSemaphore(sess *recipes.Session, path string, permits int, opts ...Option) *Semaphore {
-	s := &Semaphore{sess: sess, path: path, permits: permits}
-	q := newQueue(sess, path+"/leases", []string{LeaseKind}, opts)
-	s.opts, s.leases, s.err = q.opts, q.q, q.err
+// to the chroot) on src, a *recipes.Session or a *recipes.Client. Bad
+// arguments are reported by its methods.
+func NewSemaphore(src recipes.Source, path string, permits int, opts ...Option) *Semaphore {
+	s := &Semaphore{src: src, path: path, permits: permits}
+	s.leases = newQueue(src, path+"/leases", []string{LeaseKind}, opts)
+	s.opts, s.err = s.leases.opts, s.leases.err
 	if s.err == nil && permits < 1 {
 		s.err = fmt.Errorf("lock: semaphore %s: permits must be at least 1, got %d", path, permits)
 	}
@@ -63,7 +64,7 @@ func NewSemaphore(sess *recipes.Session, path string, permits int, opts ...Optio
 		s.err = fmt.Errorf("lock: semaphore %s: WithRevocable and WithLockDelay apply to Mutex and RWMutex only", path)
 	}
 	if s.err == nil {
-		s.mutex = &Mutex{newQueue(sess, path+"/locks", mutexKinds, opts)}
+		s.mutex = &Mutex{newQueue(src, path+"/locks", mutexKinds, opts)}
 		// The internal mutex only serialises waiters: no revocation, no
 		// lock-delay, no node watch for it.
 		s.mutex.opts.revocable, s.mutex.opts.lockDelay, s.mutex.opts.watch = false, 0, false
@@ -78,7 +79,8 @@ func (s *Semaphore) Path() string { return s.path }
 func (s *Semaphore) Permits() int { return s.permits }
 
 // Acquire blocks until a permit is held, ctx is done or the session is
-// over. On error no node of ours is left behind.
+// over (on a Client: until a permit is held or ctx is done, queueing again
+// on each new session). On error no node of ours is left behind.
 func (s *Semaphore) Acquire(ctx context.Context) (*Lease, error) {
 	return s.acquire(ctx, false)
 }
@@ -98,70 +100,86 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
 	}
 	start := time.Now()
 	for {
-		l, err := s.acquirePermit(ctx, try)
+		sess, err := live(ctx, s.src)
+		if err != nil {
+			err = fmt.Errorf("lock: semaphore %s: %w", s.path, err)
+			observerOf(s.src).Acquired("semaphore", start, err, ErrLocked, nil)
+			return nil, err
+		}
+		l, err := s.acquirePermit(ctx, sess, try)
 		if err == nil && l.Err() != nil {
 			// Lost as it was granted (see queue.acquireAs): queue again.
-			if ctx.Err() == nil && s.sess.Err() == nil && !try {
+			if ctx.Err() == nil && sess.Err() == nil && !try {
 				continue
 			}
 			l, err = nil, fmt.Errorf("lock: semaphore %s: %w", s.path, l.Err())
 		}
-		s.sess.Observer().Acquired("semaphore", start, err, ErrLocked, nil)
+		if err != nil && again(ctx, s.src, sess, try) {
+			continue
+		}
+		sess.Observer().Acquired("semaphore", start, err, ErrLocked, nil)
 		return l, err
 	}
 }
 
-func (s *Semaphore) acquirePermit(ctx context.Context, try bool) (*Lease, error) {
-	if err := s.checkPermits(ctx); err != nil {
+// acquirePermit acquires a permit on sess: the internal mutex and the
+// permit node both on that session.
+func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, try bool) (*Lease, error) {
+	leases, err := s.leases.on(sess)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPermits(ctx, leases); err != nil {
 		return nil, err
 	}
 	// A Try form does not wait, so it needs no turn at watching the
 	// holders: it skips the internal mutex, whose holder may be a waiter.
 	if !try {
-		guard, err := s.mutex.Acquire(ctx)
+		guard, err := s.mutex.acquireOn(ctx, sess, Kind, contend.Predecessor, false)
 		if err != nil {
 			return nil, err
 		}
 		defer guard.Release(context.WithoutCancel(ctx))
 	}
 
-	e, _, err := s.leases.Join(ctx, LeaseKind, s.opts.data, s.opts.watch)
+	e, _, err := leases.Join(ctx, LeaseKind, s.opts.data, s.opts.watch)
 	if err != nil {
 		return nil, fmt.Errorf("lock: semaphore %s: %w", s.path, err)
 	}
-	susp, err := s.awaitPermit(ctx, e, try)
+	susp, err := s.awaitPermit(ctx, leases, e, try)
 	if err != nil {
-		s.leases.Discard(ctx, e.Path)
+		leases.Discard(ctx, e.Path)
 		if errors.Is(err, contend.ErrBlocked) {
 			return nil, ErrLocked
 		}
 		return nil, fmt.Errorf("lock: semaphore %s: %w", s.path, err)
 	}
-	policy := s.sess.LossPolicy()
+	policy := sess.LossPolicy()
 	if s.opts.policy != nil {
 		policy = *s.opts.policy
 	}
 	return &Lease{
-		h:    contend.NewHold(s.leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}, susp),
-		path: s.sess.Unpath(e.Path),
+		h:    contend.NewHold(leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}, susp),
+		path: sess.Unpath(e.Path),
 	}, nil
 }
 
 // awaitPermit waits until our permit node is among the n lowest, watching
 // the permit holders' list (only the internal mutex's holder does this).
-func (s *Semaphore) awaitPermit(ctx context.Context, e *contend.Entry, try bool) (uint64, error) {
+func (s *Semaphore) awaitPermit(ctx context.Context, leases *contend.Queue, e *contend.Entry, try bool) (uint64, error) {
+	sess := leases.Sess
 	for {
-		_, changed := s.sess.Changed()
-		susp := s.sess.Suspensions()
+		_, changed := sess.Changed()
+		susp := sess.Suspensions()
 		type got struct {
 			children []string
 			watch    <-chan zk.Event
 		}
 		var g got
-		err := recipes.Retry(ctx, s.sess, func(ctx context.Context) error {
+		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
 			var err error
-			g, err = recipes.Call(ctx, s.sess, func(c *zk.Conn) (got, error) {
-				ch, _, w, err := c.ChildrenW(s.leases.Dir)
+			g, err = recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
+				ch, _, w, err := c.ChildrenW(leases.Dir)
 				return got{ch, w}, err
 			})
 			return err
@@ -169,16 +187,16 @@ func (s *Semaphore) awaitPermit(ctx context.Context, e *contend.Entry, try bool)
 		if err != nil {
 			return susp, err
 		}
-		list := contend.Sorted(g.children, s.leases.Kinds)
+		list := contend.Sorted(g.children, leases.Kinds)
 		me := contend.Index(list, e.Node.Name)
 		switch {
 		case me < 0:
-			if serr := s.sess.Err(); serr != nil {
+			if serr := sess.Err(); serr != nil {
 				return susp, serr
 			}
 			return susp, fmt.Errorf("%w: %s", contend.ErrNodeGone, e.Path)
 		case me < s.permits:
-			return susp, s.sess.Err()
+			return susp, sess.Err()
 		case try:
 			return susp, contend.ErrBlocked
 		}
@@ -187,34 +205,35 @@ func (s *Semaphore) awaitPermit(ctx context.Context, e *contend.Entry, try bool)
 		case <-changed:
 		case <-ctx.Done():
 			return susp, context.Cause(ctx)
-		case <-s.sess.Done():
-			return susp, s.sess.Err()
+		case <-sess.Done():
+			return susp, sess.Err()
 		}
 	}
 }
 
 // checkPermits stores the permit count on the semaphore's node, or checks
 // that the stored one is ours.
-func (s *Semaphore) checkPermits(ctx context.Context) error {
-	full := s.sess.Path(s.path)
+func (s *Semaphore) checkPermits(ctx context.Context, leases *contend.Queue) error {
+	sess := leases.Sess
+	full := sess.Path(s.path)
 	want := strconv.Itoa(s.permits)
 	mismatch := func(stored string) error {
 		return fmt.Errorf("%w: semaphore %s has %s permits, this client was configured with %d",
 			ErrPermits, s.path, stored, s.permits)
 	}
-	return recipes.Retry(ctx, s.sess, func(ctx context.Context) error {
+	return recipes.Retry(ctx, sess, func(ctx context.Context) error {
 		for {
 			type got struct {
 				data []byte
 				stat *zk.Stat
 			}
-			g, err := recipes.Call(ctx, s.sess, func(c *zk.Conn) (got, error) {
+			g, err := recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
 				d, st, err := c.Get(full)
 				return got{d, st}, err
 			})
 			switch {
 			case errors.Is(err, zk.ErrNoNode):
-				if err := s.leases.EnsurePath(ctx, full, []byte(want)); err != nil {
+				if err := leases.EnsurePath(ctx, full, []byte(want)); err != nil {
 					return err
 				}
 				continue
@@ -226,7 +245,7 @@ func (s *Semaphore) checkPermits(ctx context.Context) error {
 				return mismatch(string(g.data))
 			}
 			// Created without a count (as a parent of another node): set ours.
-			_, err = recipes.Call(ctx, s.sess, func(c *zk.Conn) (*zk.Stat, error) {
+			_, err = recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
 				return c.Set(full, []byte(want), g.stat.Version)
 			})
 			if err != nil && !errors.Is(err, zk.ErrBadVersion) {
