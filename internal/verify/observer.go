@@ -15,7 +15,7 @@ import (
 // connection to the ensemble. It re-lists on every watch event and at least
 // every PollEvery, so a watch lost in a reconnect only delays it.
 type Observer struct {
-	conn   *zk.Conn
+	conn   zkReader
 	record func(Event)
 
 	mu       sync.Mutex
@@ -28,7 +28,7 @@ type Observer struct {
 const PollEvery = 300 * time.Millisecond
 
 // StartObserver watches every parent in paths until ctx is done.
-func StartObserver(ctx context.Context, conn *zk.Conn, paths []string, record func(Event)) *Observer {
+func StartObserver(ctx context.Context, conn zkReader, paths []string, record func(Event)) *Observer {
 	o := &Observer{conn: conn, record: record, known: map[string]map[string]int64{}, cversion: map[string]int32{}}
 	for _, p := range paths {
 		o.known[p] = map[string]int64{}
@@ -161,7 +161,7 @@ func (o *Observer) update(parent string, kids []string, cversion int32) {
 
 // Children lists the children of every observed parent now (for the final
 // orphan check), from a fresh Sync'd read.
-func Children(conn *zk.Conn, paths []string) (map[string][]string, error) {
+func Children(conn zkReader, paths []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, p := range paths {
 		if _, err := conn.Sync(p); err != nil && !errors.Is(err, zk.ErrNoNode) {

@@ -391,7 +391,8 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) {
 	for _, wl := range wls {
 		paths = append(paths, wl.Paths(h.root)...)
 	}
-	obsConn := h.zkc.Conn(t, zktest.ConnSessionTimeout(30*time.Second))
+	obsConn := newFreshConn(h.zkc.Addrs())
+	defer obsConn.Close()
 	obsCtx, obsStop := contextWithCancel()
 	obs := StartObserver(obsCtx, obsConn, paths, h.rec.add)
 
