@@ -33,6 +33,36 @@
 // one whose node is gone joins the queue again with a new node (and a new
 // token). Resign deletes our node, so the next candidate leads at once.
 //
+// # Sessions and Clients
+//
+// New takes a recipes.Source. With a *recipes.Session everything ends with
+// that session: a Term, Run, the Observe channel. With a *recipes.Client,
+// which replaces a lost session with a new one, the election follows the
+// Client from one session to the next, but a term never does:
+//
+//   - A Term is bound to the session it was won on. Its Context is
+//     cancelled, with ErrLost wrapping the cause, exactly as with a Session
+//     (the session expired, the local deadline passed during a partition,
+//     the connection was suspended under LoseOnSuspend, our node was
+//     deleted). The next session owns none of our nodes: leading again
+//     means campaigning again, behind whoever queued meanwhile, and the new
+//     term has a new node and a larger token.
+//   - Campaign waits for a live session and, if the session ends while we
+//     wait in the queue, joins again on the next one.
+//   - Run with WithRequeue keeps campaigning across sessions: fn's context
+//     (the term's) is cancelled with the cause, Run resigns and joins the
+//     queue again on the next session. It returns only when its ctx is done,
+//     the Client is closed (recipes.ErrClientClosed), fn returns an error
+//     while still leading, or the campaign fails for a reason a new session
+//     would not cure. An error fn returns after its term was lost (often
+//     context.Cause of its ctx) is the loss, not fn's choice: Run goes on.
+//   - Observe, Leader and Participants read on the current session; on a
+//     new one they first sync its server with the ensemble leader, so a
+//     reader never goes back to an older state. The Observe channel stays
+//     open across sessions (no leader is sent twice in a row; leaders that
+//     came and went while it had no session coalesce) and closes when its
+//     ctx is done or the Client is closed.
+//
 // # Cancellation
 //
 // Campaign blocks until we lead, ctx is done or the session is over; on

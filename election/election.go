@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
@@ -31,17 +32,25 @@ var (
 // Election is one candidate's handle on an election. Each Campaign makes a
 // new candidate node; the methods are safe for concurrent use.
 type Election struct {
-	sess *recipes.Session
-	path string
-	q    *contend.Queue
-	opts options
-	err  error
+	src     recipes.Source
+	lasting bool     // src outlives its sessions (a Client)
+	fixed   *binding // the election on a *Session source, bound once
+	path    string
+	opts    options
+	err     error
+
+	mu  sync.Mutex
+	cur *binding // the election on the source's latest session
 }
 
 // New returns a handle on the election at path (relative to the session's
-// chroot). Bad arguments are reported by the methods.
-func New(sess *recipes.Session, path string, opts ...Option) *Election {
-	e := &Election{sess: sess, path: path}
+// chroot) on src: a *recipes.Session, with which every method ends when
+// that session ends, or a *recipes.Client, with which Observe, Leader,
+// Participants and Run (WithRequeue) carry on with each new session and
+// Campaign waits for a live one (see the package doc). Bad arguments are
+// reported by the methods.
+func New(src recipes.Source, path string, opts ...Option) *Election {
+	e := &Election{src: src, path: path}
 	e.err = e.init(opts)
 	return e
 }
@@ -55,9 +64,22 @@ func (e *Election) init(opts []Option) error {
 			return err
 		}
 	}
-	var err error
-	e.q, err = contend.NewQueue("election", e.sess, e.path, kinds, e.opts.acl)
-	return err
+	if sess, ok := e.src.(*recipes.Session); ok {
+		q, err := contend.NewQueue("election", sess, e.path, kinds, e.opts.acl)
+		if err != nil {
+			return err
+		}
+		e.fixed = newBinding(sess, q, true)
+		return nil
+	}
+	if err := recipes.CheckSource(e.src); err != nil {
+		return fmt.Errorf("election: %w", err)
+	}
+	if err := recipes.ValidatePath(e.path); err != nil {
+		return fmt.Errorf("election: %w", err)
+	}
+	e.lasting = e.src.Lasting()
+	return nil
 }
 
 // Path returns the election's path.
@@ -76,13 +98,21 @@ func (e *Election) check(ctx context.Context, op string) error {
 // Campaign blocks until this candidate leads, ctx is done or the session is
 // over, and returns the Term. If our node disappears while we wait (deleted
 // by someone else), we join again with a new node.
+//
+// On a Client, Campaign waits for a live session, and if that session ends
+// while we wait in the queue, joins again on the next one; it returns when
+// we lead, ctx is done, the Client is closed, or the server refuses us. The
+// Term is bound to the session it was won on and ends with it.
 func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 	if err := e.check(ctx, "campaign"); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	t, err := e.campaign(ctx)
-	o := e.sess.Observer()
+	t, b, err := e.campaign(ctx)
+	if b == nil {
+		return t, err // no session to count it on: the Client closed, or ctx ended first
+	}
+	o := b.sess.Observer()
 	o.Acquired("election", start, err, nil, nil)
 	if err == nil {
 		o.Leadership("elected")
@@ -97,38 +127,56 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 	return t, err
 }
 
-func (e *Election) campaign(ctx context.Context) (*Term, error) {
+// campaign returns the term, or why none, and the binding it was last
+// campaigning on (nil when it got no session).
+func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
+	var b *binding
 	for {
-		if err := e.sess.Err(); err != nil {
-			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
-		}
-		ent, list, err := e.q.Join(ctx, Kind, e.opts.value, true)
+		nb, err := e.bind(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
+			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
-		susp, err := e.q.Wait(ctx, ent, list, contend.Predecessor, false, ent.Suspensions)
-		if errors.Is(err, contend.ErrNodeGone) && e.sess.Err() == nil && ctx.Err() == nil {
+		b = nb
+		sess, q := b.sess, b.q
+		if err := sess.Err(); err != nil {
+			if e.again(ctx, sess) {
+				continue
+			}
+			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
+		}
+		ent, list, err := q.Join(ctx, Kind, e.opts.value, true)
+		if err != nil {
+			if e.again(ctx, sess) {
+				continue // the session ended: join on the next one
+			}
+			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
+		}
+		susp, err := q.Wait(ctx, ent, list, contend.Predecessor, false, ent.Suspensions)
+		if errors.Is(err, contend.ErrNodeGone) && sess.Err() == nil && ctx.Err() == nil {
 			continue // our node was deleted: re-join, never re-assert an old node
 		}
 		if err != nil {
-			e.q.Discard(ctx, ent.Path)
-			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
+			q.Discard(ctx, ent.Path)
+			if e.again(ctx, sess) {
+				continue
+			}
+			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
-		policy := e.sess.LossPolicy()
+		policy := sess.LossPolicy()
 		if e.opts.policy != nil {
 			policy = *e.opts.policy
 		}
 		t := &Term{
-			e:    e,
-			h:    contend.NewHold(e.q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}, susp),
-			path: e.sess.Unpath(ent.Path),
+			sess: sess,
+			h:    contend.NewHold(q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}, susp),
+			path: sess.Unpath(ent.Path),
 		}
-		if t.Err() != nil && ctx.Err() == nil && e.sess.Err() == nil {
+		if t.Err() != nil && ctx.Err() == nil && (sess.Err() == nil || e.lasting) {
 			continue // lost as it was granted: campaign again, never hand out an ended term
 		}
 		if err := t.Err(); err != nil {
-			return nil, fmt.Errorf("election: campaign %s: %w", e.path, err)
+			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
-		return t, nil
+		return t, b, nil
 	}
 }

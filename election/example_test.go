@@ -51,3 +51,26 @@ func ExampleElection_Run() {
 	})
 	log.Print(err)
 }
+
+// A service that should lead whenever it can, for as long as it runs,
+// builds its election on a Client: when a session is lost, fn's ctx is
+// cancelled with the cause, and Run queues again on the Client's next
+// session (its next term has a larger token). Compiled, not run.
+func ExampleElection_Run_client() {
+	ctx := context.Background()
+	client, err := recipes.NewClient([]string{"localhost:2181"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	e := election.New(client, "/services/scheduler/leader",
+		election.WithValue([]byte("scheduler-1:8080")), election.WithRequeue())
+	err = e.Run(ctx, func(ctx context.Context) error {
+		log.Printf("leading with token %v", election.TermFromContext(ctx).Token())
+		<-ctx.Done()
+		log.Printf("term over: %v", context.Cause(ctx))
+		return nil
+	})
+	log.Print(err) // ctx's cause, or recipes.ErrClientClosed
+}

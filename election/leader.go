@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -25,20 +26,39 @@ func leaderOf(i contend.Info) Leader {
 	return Leader{Name: i.Name, Value: i.Data, Token: i.Token, Session: i.Session, Created: i.Created}
 }
 
-// Leader returns the current leader, or ErrNoLeader.
+// Leader returns the current leader, or ErrNoLeader. On a Client it waits
+// for a live session, and reads again on the next one if its session ends
+// meanwhile.
 func (e *Election) Leader(ctx context.Context) (Leader, error) {
 	if err := e.check(ctx, "leader"); err != nil {
 		return Leader{}, err
 	}
 	for {
-		list, err := e.q.List(ctx)
+		b, err := e.bind(ctx)
+		if err != nil {
+			return Leader{}, fmt.Errorf("election: leader of %s: %w", e.path, err)
+		}
+		l, err := e.leader(ctx, b)
+		if err != nil && e.again(ctx, b.sess) {
+			continue
+		}
+		return l, err
+	}
+}
+
+func (e *Election) leader(ctx context.Context, b *binding) (Leader, error) {
+	if err := recipes.Retry(ctx, b.sess, b.ready); err != nil {
+		return Leader{}, fmt.Errorf("election: leader of %s: %w", e.path, err)
+	}
+	for {
+		list, err := b.q.List(ctx)
 		if err != nil {
 			return Leader{}, fmt.Errorf("election: leader of %s: %w", e.path, err)
 		}
 		if len(list) == 0 {
 			return Leader{}, ErrNoLeader
 		}
-		info, err := e.q.Info(ctx, list[0])
+		info, err := b.q.Info(ctx, list[0])
 		if errors.Is(err, zk.ErrNoNode) {
 			continue // it just left: look again
 		}
@@ -50,11 +70,29 @@ func (e *Election) Leader(ctx context.Context) (Leader, error) {
 }
 
 // Participants returns every candidate in queue order: the leader first.
+// On a Client it reads on the live session, as Leader does.
 func (e *Election) Participants(ctx context.Context) ([]Leader, error) {
 	if err := e.check(ctx, "participants"); err != nil {
 		return nil, err
 	}
-	infos, err := e.q.Describe(ctx)
+	for {
+		b, err := e.bind(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("election: participants of %s: %w", e.path, err)
+		}
+		ps, err := e.participants(ctx, b)
+		if err != nil && e.again(ctx, b.sess) {
+			continue
+		}
+		return ps, err
+	}
+}
+
+func (e *Election) participants(ctx context.Context, b *binding) ([]Leader, error) {
+	if err := recipes.Retry(ctx, b.sess, b.ready); err != nil {
+		return nil, fmt.Errorf("election: participants of %s: %w", e.path, err)
+	}
+	infos, err := b.q.Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("election: participants of %s: %w", e.path, err)
 	}
@@ -79,10 +117,27 @@ func (e *Election) Participants(ctx context.Context) ([]Leader, error) {
 // The observer watches only the leader's node (or, with no leader, the
 // election's children), so observers add no herd to the candidates. The
 // channel is closed when ctx is done or the session is over.
+//
+// On a Client the channel outlives sessions: when the observer's session
+// ends it reads the election again on the next one (after syncing that
+// session's server with the ensemble leader, so it never goes back to an
+// older state), and sends the leader then if it differs from the last one
+// sent. Leaders that came and went while it had no session coalesce like
+// changes the reader did not receive. The channel is closed when ctx is
+// done or the Client is closed.
 func (e *Election) Observe(ctx context.Context) <-chan Leader {
 	out := make(chan Leader)
-	if e.check(ctx, "observe") != nil || !e.sess.Go(func() { e.observe(ctx, out) }) {
+	switch {
+	case e.check(ctx, "observe") != nil:
 		close(out)
+	case e.fixed != nil:
+		if !e.fixed.sess.Go(func() { e.observe(ctx, out) }) {
+			close(out)
+		}
+	default:
+		// Owned by ctx and the source: it ends when either ends, and
+		// closes out as it does.
+		go e.observe(ctx, out)
 	}
 	return out
 }
@@ -91,24 +146,38 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 	defer close(out)
 	var last *Leader
 	for {
-		_, changed := e.sess.Changed() // before reading: a change during the read is not missed
+		b, err := e.bind(ctx)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, recipes.ErrClientClosed) && !recipes.IsLoss(err) {
+				slog.Default().Warn("election observer stopped", "path", e.path, "err", err)
+			}
+			return
+		}
+		sess := b.sess
+		_, changed := sess.Changed() // before reading: a change during the read is not missed
 		var (
 			cur   Leader
 			watch <-chan zk.Event
 		)
-		err := recipes.Retry(ctx, e.sess, func(ctx context.Context) error {
+		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+			if err := b.ready(ctx); err != nil {
+				return err
+			}
 			for {
 				var err error
 				var again bool
-				cur, watch, again, err = e.current(ctx)
+				cur, watch, again, err = e.current(ctx, b)
 				if !again || err != nil {
 					return err
 				}
 			}
 		})
 		if err != nil {
-			if ctx.Err() == nil && e.sess.Err() == nil {
-				e.sess.Logger().Warn("election observer stopped", "path", e.path, "err", err)
+			if e.again(ctx, sess) {
+				continue // read again on the next session
+			}
+			if ctx.Err() == nil && sess.Err() == nil {
+				sess.Logger().Warn("election observer stopped", "path", e.path, "err", err)
 			}
 			return
 		}
@@ -118,8 +187,10 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 				last = &cur
 			case <-ctx.Done():
 				return
-			case <-e.sess.Done():
-				return
+			case <-sess.Done():
+				if !e.lasting {
+					return
+				}
 			}
 			continue // read afresh before waiting: changes may have happened meanwhile
 		}
@@ -128,8 +199,10 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 		case <-changed:
 		case <-ctx.Done():
 			return
-		case <-e.sess.Done():
-			return
+		case <-sess.Done():
+			if !e.lasting {
+				return
+			}
 		}
 	}
 }
@@ -139,14 +212,14 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 // again says that the election changed between two of its reads (a
 // candidate joined, or the election was created): read again at once, cur
 // is not a state.
-func (e *Election) current(ctx context.Context) (cur Leader, w <-chan zk.Event, again bool, err error) {
+func (e *Election) current(ctx context.Context, b *binding) (cur Leader, w <-chan zk.Event, again bool, err error) {
 	for {
-		list, err := e.q.List(ctx)
+		list, err := b.q.List(ctx)
 		if err != nil {
 			return Leader{}, nil, false, err
 		}
 		if len(list) > 0 {
-			info, w, err := e.q.InfoW(ctx, list[0])
+			info, w, err := b.q.InfoW(ctx, list[0])
 			if errors.Is(err, zk.ErrNoNode) {
 				continue
 			}
@@ -156,8 +229,8 @@ func (e *Election) current(ctx context.Context) (cur Leader, w <-chan zk.Event, 
 			w     <-chan zk.Event
 			again bool
 		}
-		g, err := recipes.Call(ctx, e.sess, func(c *zk.Conn) (got, error) {
-			children, _, w, err := c.ChildrenW(e.q.Dir)
+		g, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (got, error) {
+			children, _, w, err := c.ChildrenW(b.q.Dir)
 			if err == nil && len(contend.Sorted(children, kinds)) > 0 {
 				// someone joined between our two reads: the watch is set,
 				// and it fires on the next change; read again now.
@@ -165,7 +238,7 @@ func (e *Election) current(ctx context.Context) (cur Leader, w <-chan zk.Event, 
 			}
 			if errors.Is(err, zk.ErrNoNode) {
 				var exists bool
-				exists, _, w, err = c.ExistsW(e.q.Dir) // fires when the election is created
+				exists, _, w, err = c.ExistsW(b.q.Dir) // fires when the election is created
 				if err == nil && exists {
 					// Created between our two reads: an exists watch would
 					// not fire for its children. Read again now.

@@ -50,7 +50,8 @@ func WithLossPolicy(p recipes.LossPolicy) Option {
 }
 
 // WithRequeue makes Run campaign again after each term, until its ctx is
-// done or the session is over.
+// done or the session is over (on a Client: until its ctx is done or the
+// Client is closed, campaigning on each new session).
 func WithRequeue() Option {
 	return func(o *options) error {
 		o.requeue = true

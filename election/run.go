@@ -13,6 +13,16 @@ import (
 // With WithRequeue, Run campaigns again after each term (one that fn ended
 // by returning nil, or that was lost), and returns only when ctx is done,
 // the session is over, or fn returns an error while still leading.
+//
+// On a Client, a lost session does not end Run: fn's context is cancelled
+// with the cause (ErrLost wrapping it), Run resigns, and with WithRequeue
+// it campaigns again on the Client's next session, which it waits for; the
+// new term has a new node and a larger token. Run then returns only when
+// ctx is done (its cause), the Client is closed (recipes.ErrClientClosed),
+// fn returns an error while still leading (that error), or the campaign
+// fails for a reason another session would not cure (an ACL that denies
+// us, say). An error fn returns after its term was lost counts as the loss,
+// not as fn's choice.
 func (e *Election) Run(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := e.check(ctx, "run"); err != nil {
 		return err

@@ -16,7 +16,7 @@ type Token = recipes.Token
 
 // Term is one period of leadership. Its methods are safe for concurrent use.
 type Term struct {
-	e    *Election
+	sess *recipes.Session // the session the term was won on; it ends with it
 	h    *contend.Hold
 	path string
 }
@@ -62,8 +62,8 @@ func (t *Term) Proclaim(ctx context.Context, value []byte) error {
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
 	full := t.h.Entry().Path
-	err := recipes.Retry(ctx, t.e.sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, t.e.sess, func(c *zk.Conn) (*zk.Stat, error) {
+	err := recipes.Retry(ctx, t.sess, func(ctx context.Context) error {
+		_, err := recipes.Call(ctx, t.sess, func(c *zk.Conn) (*zk.Stat, error) {
 			return c.Set(full, value, -1)
 		})
 		return err

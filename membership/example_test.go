@@ -68,3 +68,21 @@ func skipWithoutZooKeeper(m *testing.M) {
 		os.Exit(0)
 	}
 }
+
+// A worker that stays in the group for as long as it runs joins on a
+// Client: when its session is lost it joins again on the next one.
+// Compiled, not run.
+func ExampleGroup_Join_client() {
+	ctx := context.Background()
+	client, err := recipes.NewClient([]string{"localhost:2181"}, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	m, err := membership.New(client, "/examples/workers").Join(ctx, "worker-1", []byte("10.0.0.7:8080"))
+	if err != nil {
+		panic(err)
+	}
+	defer m.Leave(ctx)
+	<-ctx.Done() // serve
+}

@@ -14,22 +14,39 @@ import (
 )
 
 // Membership is our presence in a group. It ends when we Leave, when the
-// session is over, or when the node is deleted by someone else.
+// session is over, or when the node is deleted by someone else. On a
+// Client it outlives sessions and deletions: it ends only when we Leave or
+// the Client is closed (see the package doc).
 type Membership struct {
 	g    *Group
 	id   string
-	full string
+	data []byte // on a Client: what the node is created with again
 
 	done chan struct{}
 	stop chan struct{}
 	once sync.Once
 	mu   sync.Mutex
 	err  error
+	sess *recipes.Session // the session our node was last created on
+	full string           // our node's path on sess
+
+	// On a Client only: the keeper goroutine, which creates our node again
+	// on each new session, runs under ctx (cancelled by Leave) and closes
+	// kept when it ends.
+	ctx    context.Context
+	cancel context.CancelFunc
+	kept   chan struct{}
 }
 
+func (g *Group) newMembership(sess *recipes.Session, id, full string) *Membership {
+	return &Membership{g: g, id: id, sess: sess, full: full, done: make(chan struct{}), stop: make(chan struct{})}
+}
+
+// watchMember watches our node on a Session source until it goes.
 func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, error) {
-	m := &Membership{g: g, id: id, full: full, done: make(chan struct{}), stop: make(chan struct{})}
-	watch, err := recipes.Call(ctx, g.sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+	sess := g.fixed.sess
+	m := g.newMembership(sess, id, full)
+	watch, err := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
 		_, _, w, err := c.GetW(full)
 		return w, err
 	})
@@ -37,10 +54,93 @@ func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, 
 		m.Leave(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 	}
-	if !g.sess.Go(func() { m.monitor(watch) }) {
+	if !sess.Go(func() {
+		if err := m.monitorOn(sess, full, watch); err != nil {
+			m.end(err)
+		}
+	}) {
 		m.end(fmt.Errorf("%w: %w", ErrGone, recipes.ErrClosed))
 	}
 	return m, nil
+}
+
+// joinLasting joins on a source that outlives its sessions: on its live
+// session now, then on every new one, in the keeper goroutine.
+func (g *Group) joinLasting(ctx context.Context, id string, data []byte) (*Membership, error) {
+	data = append([]byte(nil), data...)
+	for {
+		sess, err := live(ctx, g.src)
+		if err != nil {
+			return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
+		}
+		full, watch, err := g.joinOn(ctx, sess, id, data)
+		if err != nil {
+			if g.again(ctx, sess) {
+				continue // the session ended: join on the next one
+			}
+			return nil, err
+		}
+		m := g.newMembership(sess, id, full)
+		m.data = data
+		m.ctx, m.cancel = context.WithCancel(context.Background())
+		m.kept = make(chan struct{})
+		if g.onJoin != nil {
+			g.onJoin(sess, m)
+		}
+		go m.keep(sess, full, watch)
+		return m, nil
+	}
+}
+
+// joinOn creates our node on sess and watches it. On error no node of ours
+// is left on sess: one created before ctx ended is deleted.
+func (g *Group) joinOn(ctx context.Context, sess *recipes.Session, id string, data []byte) (string, <-chan zk.Event, error) {
+	dir := sess.Path(g.path)
+	full := dir + "/" + id
+	for {
+		if err := g.create(ctx, sess, dir, id, data, true); err != nil {
+			return "", nil, err
+		}
+		var watch <-chan zk.Event
+		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
+			var err error
+			watch, err = recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+				_, _, w, err := c.GetW(full)
+				return w, err
+			})
+			return err
+		})
+		if errors.Is(err, zk.ErrNoNode) && ctx.Err() == nil {
+			continue // deleted at once by someone else: create it again
+		}
+		if err == nil && ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		if err != nil {
+			g.drop(ctx, sess, full)
+			return "", nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
+		}
+		return full, watch, nil
+	}
+}
+
+// drop deletes our node at full on sess: now, bounded by the session
+// timeout, else in the background until that succeeds or the session ends.
+func (g *Group) drop(ctx context.Context, sess *recipes.Session, full string) {
+	del := func(ctx context.Context) error {
+		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
+			return struct{}{}, c.Delete(full, -1)
+		})
+		if errors.Is(err, zk.ErrNoNode) {
+			return nil
+		}
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sess.Timeout())
+	defer cancel()
+	if err := recipes.Retry(dctx, sess, del); err != nil && sess.Err() == nil {
+		sess.Cleanup("leave "+full, del)
+	}
 }
 
 // ID returns the member id.
@@ -50,7 +150,8 @@ func (m *Membership) ID() string { return m.id }
 func (m *Membership) Done() <-chan struct{} { return m.done }
 
 // Err is nil while we are a member; then ErrLeft, or an error wrapping
-// ErrGone and the cause (the session's end, or the node's deletion).
+// ErrGone and the cause (the session's end, or the node's deletion; on a
+// Client, the Client's closing or what stopped us from joining again).
 func (m *Membership) Err() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -66,37 +167,41 @@ func (m *Membership) end(err error) {
 	})
 }
 
-// monitor ends the membership when our node goes or the session ends, and
-// re-arms its watch after data changes and reconnects.
-func (m *Membership) monitor(watch <-chan zk.Event) {
-	sess := m.g.sess
+// node returns the session our node was last created on, and its path.
+func (m *Membership) node() (*recipes.Session, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sess, m.full
+}
+
+// monitorOn watches our node on sess, re-arming its watch after data
+// changes and reconnects, until the node goes or the session ends (it
+// returns why, wrapping ErrGone) or Leave stops it (it returns nil).
+func (m *Membership) monitorOn(sess *recipes.Session, full string, watch <-chan zk.Event) error {
 	for {
 		_, changed := sess.Changed()
 		select {
 		case ev := <-watch:
 			if ev.Type == zk.EventNodeDeleted {
-				m.end(fmt.Errorf("%w: node %s deleted", ErrGone, m.full))
-				return
+				return fmt.Errorf("%w: node %s deleted", ErrGone, full)
 			}
 		case <-changed:
 		case <-sess.Done():
-			m.end(fmt.Errorf("%w: %w", ErrGone, sess.Err()))
-			return
+			return fmt.Errorf("%w: %w", ErrGone, sess.Err())
 		case <-m.stop:
-			return
+			return nil
 		}
 		if sess.State() == recipes.StateSuspended {
 			watch = nil // wait for the reconnect, then look again
 			continue
 		}
 		w, err := recipes.Call(sess.Context(), sess, func(c *zk.Conn) (<-chan zk.Event, error) {
-			_, _, w, err := c.GetW(m.full)
+			_, _, w, err := c.GetW(full)
 			return w, err
 		})
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
-			m.end(fmt.Errorf("%w: node %s deleted", ErrGone, m.full))
-			return
+			return fmt.Errorf("%w: node %s deleted", ErrGone, full)
 		case err == nil:
 			watch = w
 		default:
@@ -105,8 +210,84 @@ func (m *Membership) monitor(watch <-chan zk.Event) {
 	}
 }
 
+// keep is the keeper of a membership on a source that outlives its
+// sessions: it watches our node and, when it goes (the session ended, or
+// someone deleted it), creates it again on the source's live session,
+// until Leave or the source's end.
+func (m *Membership) keep(sess *recipes.Session, full string, watch <-chan zk.Event) {
+	defer close(m.kept)
+	for {
+		cause := m.monitorOn(sess, full, watch)
+		if cause == nil {
+			return // Leave
+		}
+		if !m.g.lasting {
+			m.end(cause) // a source that ends with its session
+			return
+		}
+		if errors.Is(cause, recipes.ErrClosed) {
+			// Closed under us: normally the Client closing.
+			sess.Logger().Debug("membership: session closed; joining again", "group", m.g.path, "id", m.id)
+		} else {
+			sess.Logger().Warn("membership: lost; joining again", "group", m.g.path, "id", m.id, "cause", cause)
+		}
+		var ok bool
+		if sess, full, watch, ok = m.rejoin(); !ok {
+			return
+		}
+	}
+}
+
+// rejoin creates our node again on the source's live session, retrying
+// with backoff; ok is false when the membership ended or Leave began.
+func (m *Membership) rejoin() (sess *recipes.Session, full string, watch <-chan zk.Event, ok bool) {
+	g := m.g
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 5*time.Second, 0
+	for {
+		s, err := live(m.ctx, g.src)
+		if err != nil {
+			if m.ctx.Err() == nil {
+				m.end(fmt.Errorf("%w: %w", ErrGone, err))
+			}
+			return nil, "", nil, false
+		}
+		full, watch, err := g.joinOn(m.ctx, s, m.id, m.data)
+		switch {
+		case err == nil:
+			m.mu.Lock()
+			m.sess, m.full = s, full
+			m.mu.Unlock()
+			s.Logger().Info("membership: joined again", "group", g.path, "id", m.id, "session", fmt.Sprintf("0x%x", s.ID()))
+			if g.onJoin != nil {
+				g.onJoin(s, m)
+			}
+			return s, full, watch, true
+		case m.ctx.Err() != nil:
+			return nil, "", nil, false
+		case s.Err() != nil:
+			continue // that session ended too: the next one
+		case recipes.Permanent(err):
+			s.Logger().Warn("membership: cannot join again; giving up", "group", g.path, "id", m.id, "err", err)
+			m.end(fmt.Errorf("%w: %w", ErrGone, err))
+			return nil, "", nil, false
+		}
+		wait := b.NextBackOff()
+		s.Logger().Warn("membership: join failed; retrying", "group", g.path, "id", m.id, "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-m.ctx.Done():
+			t.Stop()
+			return nil, "", nil, false
+		}
+	}
+}
+
 // Leave removes us from the group (deletes our node), retrying across
-// disconnects until ctx is done. It is idempotent.
+// disconnects until ctx is done. It is idempotent. On a Client it first
+// stops the membership from joining again (waiting, within ctx, for a
+// join under way to finish).
 func (m *Membership) Leave(ctx context.Context) error {
 	if ctx == nil {
 		return fmt.Errorf("membership: leave %s: nil context", m.g.path)
@@ -118,85 +299,31 @@ func (m *Membership) Leave(ctx context.Context) error {
 		close(m.stop)
 	}
 	m.mu.Unlock()
-	if m.g.sess.Err() != nil {
+	if m.kept != nil {
+		m.cancel()
+		select {
+		case <-m.kept:
+		case <-ctx.Done():
+			return fmt.Errorf("membership: leave %s: %w", m.g.path, context.Cause(ctx))
+		}
+	}
+	sess, full := m.node()
+	if sess.Err() != nil {
 		m.end(ErrLeft)
 		return nil
 	}
-	err := recipes.Retry(ctx, m.g.sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, m.g.sess, func(c *zk.Conn) (struct{}, error) {
-			return struct{}{}, c.Delete(m.full, -1)
+	err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
+			return struct{}{}, c.Delete(full, -1)
 		})
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
 		}
 		return err
 	})
-	if err != nil && m.g.sess.Err() == nil {
+	if err != nil && sess.Err() == nil {
 		return fmt.Errorf("membership: leave %s: %w", m.g.path, err)
 	}
 	m.end(ErrLeft)
 	return nil
-}
-
-// Keep keeps id in the group at path across session losses, until ctx is
-// done: it connects a session with connect, joins, and when the session is
-// over (expiry, partition past the local deadline) connects a new one and
-// joins again. Joining again waits for the old session's node to go (the
-// server deletes it when it expires the old session). On ctx's end it
-// leaves the group, closes its session and returns ctx's cause. joined, if
-// not nil, is called after every successful join, from Keep's goroutine.
-func Keep(ctx context.Context, connect func(context.Context) (*recipes.Session, error),
-	path, id string, data []byte, joined func(*recipes.Session, *Membership)) error {
-	if ctx == nil || connect == nil {
-		return fmt.Errorf("membership: keep %s: nil context or connect function", path)
-	}
-	if err := validID(id); err != nil {
-		return err
-	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 5*time.Second, 0
-	for {
-		err := keepOnce(ctx, connect, path, id, data, joined, b)
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if err != nil && errors.Is(err, recipes.ErrInvalidPath) {
-			return err
-		}
-		t := time.NewTimer(b.NextBackOff())
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		}
-	}
-}
-
-func keepOnce(ctx context.Context, connect func(context.Context) (*recipes.Session, error),
-	path, id string, data []byte, joined func(*recipes.Session, *Membership), b *backoff.ExponentialBackOff) error {
-	sess, err := connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
-	m, err := New(sess, path).Join(ctx, id, data)
-	if err != nil {
-		sess.Logger().Warn("membership: join failed; retrying with a new session", "group", path, "id", id, "err", err)
-		return err
-	}
-	b.Reset()
-	if joined != nil {
-		joined(sess, m)
-	}
-	select {
-	case <-m.Done():
-		sess.Logger().Warn("membership: lost; joining again", "group", path, "id", id, "cause", m.Err())
-		return m.Err()
-	case <-ctx.Done():
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sess.Timeout())
-		defer cancel()
-		m.Leave(lctx)
-		return nil
-	}
 }

@@ -3,8 +3,26 @@
 // member's; it disappears when the member's session ends. Schedulers read
 // Members or follow Watch to assign work to live workers.
 //
-// A member survives the loss of its session with Keep, which connects a new
-// session and joins again with the same id whenever the old one is over.
+// # Sessions and Clients
+//
+// New takes a recipes.Source. On a *recipes.Session a Membership ends with
+// that session, and Watch's channel closes when it ends. On a
+// *recipes.Client, which replaces a lost session with a new one, a member
+// stays in the group across sessions: when its session ends (expiry, a
+// partition past the local deadline) or someone else deletes its node, it
+// creates its node again, with the same id and data, on the Client's
+// current session, first waiting for a node of an old session to go. The
+// node is absent meanwhile (a member is only as present as its session),
+// and other members see it come back with a new session id. The Membership
+// ends only with Leave, or when the Client is closed or the server refuses
+// the node for a reason a new session would not cure (ErrGone wrapping
+// that). Members and Watch read on the current session, syncing a new
+// session's server with the ensemble leader first so they never go back
+// to an older state; Watch's channel stays open across sessions and closes
+// when its ctx is done or the Client is closed.
+//
+// Keep, the older way to survive session losses, is deprecated: it is Join
+// on a source that connects a new Session with its connect function.
 package membership
 
 import (
@@ -25,28 +43,49 @@ var (
 	// ErrLeft is Membership.Err after Leave.
 	ErrLeft = errors.New("membership: left the group")
 	// ErrGone is wrapped by Membership.Err when the membership ended
-	// because the session ended or the node was deleted.
+	// because the session ended or the node was deleted (on a Client: the
+	// Client was closed, or the node could not be created again).
 	ErrGone = errors.New("membership: no longer a member")
 )
 
 // Group is a handle on the group at a path. It is safe for concurrent use.
 type Group struct {
-	sess *recipes.Session
-	path string
-	full string
-	err  error
+	src     recipes.Source
+	lasting bool     // src outlives its sessions (a Client)
+	fixed   *binding // the group on a *Session source, bound once
+	path    string
+	err     error
+
+	// onJoin, when set, is called after every join of a Membership of this
+	// group, before the membership is watched (Keep's joined).
+	onJoin func(*recipes.Session, *Membership)
+
+	mu  sync.Mutex
+	cur *binding // the group on the source's latest session
 }
 
-// New returns the group at path (relative to the chroot). Bad arguments
-// are reported by its methods.
-func New(sess *recipes.Session, path string) *Group {
-	g := &Group{sess: sess, path: path}
-	if sess == nil {
-		g.err = fmt.Errorf("membership: %w", recipes.ErrNilSession)
+// New returns the group at path (relative to the chroot) on src: a
+// *recipes.Session, or a *recipes.Client to stay in the group and keep
+// watching it across sessions (see the package doc). Bad arguments are
+// reported by its methods.
+func New(src recipes.Source, path string) *Group {
+	g := &Group{src: src, path: path}
+	if sess, ok := src.(*recipes.Session); ok {
+		if sess == nil {
+			g.err = fmt.Errorf("membership: %w", recipes.ErrNilSession)
+		} else if err := recipes.ValidatePath(path); err != nil {
+			g.err = fmt.Errorf("membership: %w", err)
+		} else {
+			g.fixed = newBinding(sess, sess.Path(path), true)
+		}
+		return g
+	}
+	if err := recipes.CheckSource(src); err != nil {
+		g.err = fmt.Errorf("membership: %w", err)
 	} else if err := recipes.ValidatePath(path); err != nil {
 		g.err = fmt.Errorf("membership: %w", err)
 	} else {
-		g.full = sess.Path(path)
+		g.lasting = src.Lasting()
 	}
 	return g
 }
@@ -80,6 +119,10 @@ func validID(id string) error {
 // already exists and belongs to another session (a previous incarnation
 // whose session has not expired yet, or another process using the same id),
 // Join waits for it to go, bounded by ctx.
+//
+// On a Client, Join waits for a live session, and the Membership stays in
+// the group across sessions until Leave (see the package doc). If Join
+// fails, no node of ours is left behind.
 func (g *Group) Join(ctx context.Context, id string, data []byte) (*Membership, error) {
 	if err := g.check(ctx, "join"); err != nil {
 		return nil, err
@@ -87,33 +130,56 @@ func (g *Group) Join(ctx context.Context, id string, data []byte) (*Membership, 
 	if err := validID(id); err != nil {
 		return nil, err
 	}
-	full := g.full + "/" + id
+	if g.fixed == nil {
+		return g.joinLasting(ctx, id, data)
+	}
+	full := g.fixed.full + "/" + id
+	if err := g.create(ctx, g.fixed.sess, g.fixed.full, id, data, false); err != nil {
+		return nil, err
+	}
+	return g.watchMember(ctx, id, full)
+}
+
+// create makes sure our node for id exists under dir on sess: it creates
+// it, or finds that a create whose reply was lost made it, waiting for a
+// node of another session to go. With wait set (a source that lasts), a
+// create once sent is waited for until its reply or the session's end, so
+// that no node of ours appears after create gave up.
+func (g *Group) create(ctx context.Context, sess *recipes.Session, dir, id string, data []byte, wait bool) error {
+	full := dir + "/" + id
+	cctx := ctx
+	if wait {
+		cctx = sess.Context()
+	}
 	for {
-		_, changed := g.sess.Changed()
-		_, err := recipes.Call(ctx, g.sess, func(c *zk.Conn) (string, error) {
-			return c.Create(full, data, zk.FlagEphemeral, g.sess.ACL())
+		if wait && ctx.Err() != nil {
+			return fmt.Errorf("membership: join %s as %q: %w", g.path, id, context.Cause(ctx))
+		}
+		_, changed := sess.Changed()
+		_, err := recipes.Call(cctx, sess, func(c *zk.Conn) (string, error) {
+			return c.Create(full, data, zk.FlagEphemeral, sess.ACL())
 		})
 		switch {
 		case err == nil:
-			return g.watchMember(ctx, id, full)
+			return nil
 		case errors.Is(err, zk.ErrNoNode):
-			if err := ensureParents(ctx, g.sess, g.full); err != nil {
-				return nil, fmt.Errorf("membership: join %s: %w", g.path, err)
+			if err := ensureParents(ctx, sess, dir); err != nil {
+				return fmt.Errorf("membership: join %s: %w", g.path, err)
 			}
 			continue
 		case recipes.IsTransient(err):
 			// The create may have landed: look at the node's owner.
 		case !errors.Is(err, zk.ErrNodeExists):
-			return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
+			return fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 		}
 		type got struct {
 			stat  *zk.Stat
 			watch <-chan zk.Event
 		}
 		var gt got
-		err = recipes.Retry(ctx, g.sess, func(ctx context.Context) error {
+		err = recipes.Retry(cctx, sess, func(rctx context.Context) error {
 			var err error
-			gt, err = recipes.Call(ctx, g.sess, func(c *zk.Conn) (got, error) {
+			gt, err = recipes.Call(rctx, sess, func(c *zk.Conn) (got, error) {
 				_, st, w, err := c.GetW(full)
 				return got{st, w}, err
 			})
@@ -123,31 +189,50 @@ func (g *Group) Join(ctx context.Context, id string, data []byte) (*Membership, 
 		case errors.Is(err, zk.ErrNoNode):
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
-		case gt.stat.EphemeralOwner == g.sess.ID():
-			return g.watchMember(ctx, id, full) // ours: the lost reply's create landed
+			return fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
+		case gt.stat.EphemeralOwner == sess.ID():
+			return nil // ours: the lost reply's create landed
 		}
-		g.sess.Logger().Info("membership: id taken by another session; waiting for it to go",
+		sess.Logger().Info("membership: id taken by another session; waiting for it to go",
 			"group", g.path, "id", id, "owner", fmt.Sprintf("0x%x", gt.stat.EphemeralOwner))
 		select {
 		case <-gt.watch:
 		case <-changed:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("membership: join %s as %q: id held by session 0x%x: %w",
+			return fmt.Errorf("membership: join %s as %q: id held by session 0x%x: %w",
 				g.path, id, gt.stat.EphemeralOwner, context.Cause(ctx))
-		case <-g.sess.Done():
-			return nil, fmt.Errorf("membership: join %s: %w", g.path, g.sess.Err())
+		case <-sess.Done():
+			return fmt.Errorf("membership: join %s: %w", g.path, sess.Err())
 		}
 	}
 }
 
 // Members returns the group's members, sorted by id. Members that leave
-// while being read are left out.
+// while being read are left out. On a Client it reads on the live session,
+// and again on the next one if that session ends meanwhile.
 func (g *Group) Members(ctx context.Context) ([]Member, error) {
 	if err := g.check(ctx, "members"); err != nil {
 		return nil, err
 	}
-	ms, _, err := g.read(ctx, false)
+	for {
+		b, err := g.bind(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("membership: members of %s: %w", g.path, err)
+		}
+		ms, err := g.members(ctx, b)
+		if err != nil && g.again(ctx, b.sess) {
+			continue
+		}
+		return ms, err
+	}
+}
+
+func (g *Group) members(ctx context.Context, b *binding) ([]Member, error) {
+	err := recipes.Retry(ctx, b.sess, b.ready)
+	var ms []Member
+	if err == nil {
+		ms, _, err = g.read(ctx, b, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("membership: members of %s: %w", g.path, err)
 	}
@@ -155,16 +240,16 @@ func (g *Group) Members(ctx context.Context) ([]Member, error) {
 }
 
 // read lists the members, with a children watch when watch is set.
-func (g *Group) read(ctx context.Context, watch bool) ([]Member, <-chan zk.Event, error) {
+func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-chan zk.Event, error) {
 	type got struct {
 		children []string
 		watch    <-chan zk.Event
 	}
-	gt, err := recipes.Call(ctx, g.sess, func(c *zk.Conn) (got, error) {
+	gt, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (got, error) {
 		if watch {
-			ch, _, w, err := c.ChildrenW(g.full)
+			ch, _, w, err := c.ChildrenW(b.full)
 			if errors.Is(err, zk.ErrNoNode) {
-				exists, _, w, err := c.ExistsW(g.full) // fires when the group is created
+				exists, _, w, err := c.ExistsW(b.full) // fires when the group is created
 				if err == nil && exists {
 					// Created between our two reads: an exists watch would
 					// not fire for its children. Read again now.
@@ -176,7 +261,7 @@ func (g *Group) read(ctx context.Context, watch bool) ([]Member, <-chan zk.Event
 			}
 			return got{ch, w}, err
 		}
-		ch, _, err := c.Children(g.full)
+		ch, _, err := c.Children(b.full)
 		if errors.Is(err, zk.ErrNoNode) {
 			return got{}, nil
 		}
@@ -196,8 +281,8 @@ func (g *Group) read(ctx context.Context, watch bool) ([]Member, <-chan zk.Event
 				data []byte
 				stat *zk.Stat
 			}
-			n, err := recipes.Call(ctx, g.sess, func(c *zk.Conn) (node, error) {
-				d, st, err := c.Get(g.full + "/" + id)
+			n, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (node, error) {
+				d, st, err := c.Get(b.full + "/" + id)
 				return node{d, st}, err
 			})
 			if err != nil {
@@ -227,10 +312,24 @@ func (g *Group) read(ctx context.Context, watch bool) ([]Member, <-chan zk.Event
 // when it is closed. After each send it reads the group afresh: changes
 // made while the reader is not receiving coalesce into the latest list. The
 // same list is not sent twice in a row.
+//
+// On a Client the channel outlives sessions: it reads the group again on
+// each new session (synced with the ensemble leader first) and is closed
+// when ctx is done or the Client is closed. Changes made while it had no
+// session coalesce like changes the reader did not receive.
 func (g *Group) Watch(ctx context.Context) <-chan []Member {
 	out := make(chan []Member)
-	if g.check(ctx, "watch") != nil || !g.sess.Go(func() { g.watch(ctx, out) }) {
+	switch {
+	case g.check(ctx, "watch") != nil:
 		close(out)
+	case g.fixed != nil:
+		if !g.fixed.sess.Go(func() { g.watch(ctx, out) }) {
+			close(out)
+		}
+	default:
+		// Owned by ctx and the source: it ends when either ends, and
+		// closes out as it does.
+		go g.watch(ctx, out)
 	}
 	return out
 }
@@ -240,19 +339,30 @@ func (g *Group) watch(ctx context.Context, out chan<- []Member) {
 	var last string
 	sent := false
 	for {
-		_, changed := g.sess.Changed()
+		b, err := g.bind(ctx)
+		if err != nil {
+			return // ctx done, the Client closed, or the session is over
+		}
+		sess := b.sess
+		_, changed := sess.Changed()
 		var (
 			ms    []Member
 			watch <-chan zk.Event
 		)
-		err := recipes.Retry(ctx, g.sess, func(ctx context.Context) error {
+		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+			if err := b.ready(ctx); err != nil {
+				return err
+			}
 			var err error
-			ms, watch, err = g.read(ctx, true)
+			ms, watch, err = g.read(ctx, b, true)
 			return err
 		})
 		if err != nil {
-			if ctx.Err() == nil && g.sess.Err() == nil {
-				g.sess.Logger().Warn("membership watch stopped", "group", g.path, "err", err)
+			if g.again(ctx, sess) {
+				continue // read again on the next session
+			}
+			if ctx.Err() == nil && sess.Err() == nil {
+				sess.Logger().Warn("membership watch stopped", "group", g.path, "err", err)
 			}
 			return
 		}
@@ -262,8 +372,10 @@ func (g *Group) watch(ctx context.Context, out chan<- []Member) {
 				last, sent = key, true
 			case <-ctx.Done():
 				return
-			case <-g.sess.Done():
-				return
+			case <-sess.Done():
+				if !g.lasting {
+					return
+				}
 			}
 			continue // read afresh: changes may have happened meanwhile
 		}
@@ -272,8 +384,10 @@ func (g *Group) watch(ctx context.Context, out chan<- []Member) {
 		case <-changed:
 		case <-ctx.Done():
 			return
-		case <-g.sess.Done():
-			return
+		case <-sess.Done():
+			if !g.lasting {
+				return
+			}
 		}
 	}
 }
