@@ -220,7 +220,11 @@ func (c *Client) Current() *Session {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	already := c.closed
-	c.closed = true
+	if !already {
+		c.closed = true
+		close(c.changed) // wake Live's waiters: they see the Client closed
+		c.changed = make(chan struct{})
+	}
 	c.mu.Unlock()
 	if !already {
 		c.cancel()

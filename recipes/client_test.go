@@ -147,3 +147,24 @@ func TestClientAdoptsFirstSession(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.Error(t, first.Err(), "the adopted session is over")
 }
+
+// Live waiting while the Client has no session returns when the Client is
+// closed.
+func TestClientLiveReturnsOnClose(t *testing.T) {
+	c := newClient(t, []string{zktest.ClosedPort(t)})
+	live := make(chan error, 1)
+	go func() {
+		_, err := c.Live(context.Background())
+		live <- err
+	}()
+	// Let Live start waiting: nothing to observe but its blocking, so give
+	// it the time of several failed attempts (the client logs each).
+	time.Sleep(300 * time.Millisecond) // a deliberate delay, not ordering: either order must pass
+	require.NoError(t, c.Close())
+	select {
+	case err := <-live:
+		require.ErrorIs(t, err, recipes.ErrClientClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Live still waiting after Close")
+	}
+}
