@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/election"
@@ -24,18 +25,21 @@ The first form campaigns in the election at PATH (Curator LeaderLatch
 compatible; our candidate's value is "host:pid") and, once leader, runs CMD
 with the term's fencing token in ZKRECIPES_TOKEN. When CMD exits we resign
 and exit with its status. If leadership is lost while CMD runs, CMD gets
-SIGTERM, then SIGKILL after --grace, and zkrecipes exits 5. Signals are
+SIGTERM, then SIGKILL after --grace; then zkrecipes campaigns again (on a
+new session if the old one is over) and runs CMD anew, with a new token,
+once elected again. With --once (or --try) it exits 5 instead. Signals are
 handled as by "zkrecipes lock" (see "zkrecipes lock -h").
 
 The second form prints the leader, then every change of leader, one per
-line, until interrupted (then it exits 0).
+line, until interrupted (then it exits 0). It keeps listening across
+session changes (it opens a new session when one is lost).
 
 With --try it exits 3 at once if someone else leads or campaigns ahead of
 us. On a terminal, or with -v, it says who leads while it waits, and how
 long it waited once elected.
 
 Exit codes: 0..255 CMD's status; 1 error; 2 usage; 3 led by someone else
-(--try); 4 timeout; 5 leadership lost; 126/127 CMD not runnable.
+(--try); 4 timeout; 5 leadership lost (--once, --try); 126/127 CMD not runnable.
 
 Examples:
   zkrecipes elect /svc/scheduler -- ./scheduler --token-env ZKRECIPES_TOKEN
@@ -54,6 +58,7 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 	ho.register(fs, "leadership")
 	listen := fs.Bool("listen", false, "do not campaign: print leadership changes until interrupted")
 	asJSON := fs.Bool("json", false, "with --listen: print JSON lines")
+	onceFlag := fs.Bool("once", false, "exit (status 5) when leadership is lost instead of campaigning again")
 	pos, argv, err := parse(electCommand, fs, args, 1, stdout)
 	if err != nil {
 		return err
@@ -95,10 +100,46 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer hold.stop()
-	ctx, sigs, sess := hold.ctx, hold.sigs, hold.sess
+	// A Client takes over the first session and opens a new one whenever
+	// a session is lost, so that we can campaign again (unless --once).
+	servers, opts, err := co.sessionOptions(log, recipes.WithLossPolicy(policy))
+	if err != nil {
+		return err
+	}
+	client, err := recipes.NewClient(servers, opts, recipes.WithFirstSession(hold.sess))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	once := *onceFlag || ho.try
+	ctx := hold.ctx // --timeout bounds the first campaign only
+	for round := 1; ; round++ {
+		lost, err := electRound(ctx, client, hold.sigs, &co, &ho, path, cmdPath, argv, stderr, log)
+		if err != nil || !lost {
+			return err
+		}
+		if once {
+			return exitCode(exitLost)
+		}
+		fmt.Fprintf(stderr, "zkrecipes: leadership of %s lost; campaigning again (round %d; --once exits instead)\n", path, round+1)
+		ctx = context.Background()
+	}
+}
 
+// electRound waits for a live session, campaigns on it and runs CMD while
+// leading. lost says the term (or the session we campaigned on) was lost
+// (CMD, if it ran, was stopped); otherwise err carries the exit code.
+func electRound(ctx context.Context, client *recipes.Client, sigs *signals, co *commonOpts, ho *holdOpts,
+	path, cmdPath string, argv []string, stderr io.Writer, log *slog.Logger) (lost bool, err error) {
+	sess, sig, err := during(ctx, sigs, client.Live)
+	if sig != nil {
+		return false, exitCode(signalStatus(sig))
+	}
+	if err != nil {
+		return false, waitError(err, "connecting for election "+path, ho.timeout)
+	}
 	e := election.New(sess, path, election.WithValue(nodeData()))
-	prog := newProgress(&co, stderr, "leadership of "+path, "led by")
+	prog := newProgress(co, stderr, "leadership of "+path, "led by")
 	var show func(queueView) bool
 	switch {
 	case ho.try:
@@ -113,13 +154,15 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 		resign(term, sess)
 	}
 	if sig != nil {
-		return exitCode(signalStatus(sig))
+		return false, exitCode(signalStatus(sig))
 	}
 	switch {
 	case errors.Is(err, errBusy):
-		return fail(exitHeld, "election %s is led by someone else%s", path, describeLeader(sess, e))
+		return false, fail(exitHeld, "election %s is led by someone else%s", path, describeLeader(sess, e))
+	case err != nil && sess.Err() != nil && ctx.Err() == nil && !ho.try:
+		return true, nil // the session ended while we waited: campaign on the next one
 	case err != nil:
-		return waitError(err, "campaigning in election "+path+describeLeader(sess, e), ho.timeout)
+		return false, waitError(err, "campaigning in election "+path+describeLeader(sess, e), ho.timeout)
 	}
 	prog.granted("won", term.Token())
 	log.Info("elected", "path", path, "token", term.Token(), "node", term.Path())
@@ -131,12 +174,13 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := term.Err(); err != nil { // lost already: do not start CMD
 		resign(term, sess)
-		return fail(exitLost, "leadership of %s: %v", path, err)
+		log.Warn("leadership lost before CMD started", "path", path, "err", err)
+		return true, nil
 	}
 	ch, err := startChild(cmdPath, argv, env, ho.foreground, log)
 	if err != nil {
 		resign(term, sess)
-		return err
+		return false, err
 	}
 	res := ch.supervise(supervision{
 		sigs: sigs, ended: term.Done(), cause: term.Err, grace: ho.grace, killAfter: ho.killAfter,
@@ -144,9 +188,9 @@ func runElect(args []string, stdout, stderr io.Writer) error {
 	})
 	resign(term, sess)
 	if res.ended != nil {
-		return exitCode(exitLost)
+		return true, nil
 	}
-	return exitCode(res.status)
+	return false, exitCode(res.status)
 }
 
 // describeLeader says who leads, for error messages.
@@ -195,7 +239,18 @@ func listenElection(co *commonOpts, path string, asJSON bool, stdout, stderr io.
 		return err
 	}
 	defer done()
-	e := election.New(sess, path)
+	// Keep listening across session changes: a Client takes the session
+	// over and opens a new one when it is lost.
+	servers, opts, err := co.sessionOptions(co.logger(stderr))
+	if err != nil {
+		return err
+	}
+	client, err := recipes.NewClient(servers, opts, recipes.WithFirstSession(sess))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	e := election.New(client, path)
 	enc := json.NewEncoder(stdout)
 	for l := range e.Observe(ctx) {
 		now := time.Now()

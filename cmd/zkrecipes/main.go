@@ -266,7 +266,8 @@ Exit codes:
   3    lock/elect --try: held by someone else; revoke: the holder did not
        opt in to revocation (nothing done); ls --strict: PATH does not exist
   4    --timeout passed before the lock (or leadership) was won
-  5    the lock (or leadership) was lost while CMD ran: CMD was signalled
+  5    the lock (or, with elect --once, leadership) was lost while CMD ran:
+       CMD was signalled (elect without --once campaigns again)
   6    lock --revocable: a revoker asked for the lock: CMD was signalled
   126  CMD could not be run; 127: CMD not found
   N    otherwise CMD's exit status (128+S if CMD was killed by signal S)
@@ -446,30 +447,15 @@ const minSessionTimeout = 100 * time.Millisecond
 // up as soon as every server has refused the connection. Its errors name
 // the cause of each server's last failed attempt.
 func (co *commonOpts) connect(ctx context.Context, log *slog.Logger, extra ...recipes.Option) (*recipes.Session, error) {
-	servers, err := co.serverList()
+	servers, opts, err := co.sessionOptions(log, extra...)
 	if err != nil {
 		return nil, err
 	}
-	opts := []recipes.Option{recipes.WithSessionTimeout(co.sessionTimeout), recipes.WithLogger(log)}
 	if !co.retryRefused {
 		opts = append(opts, recipes.WithFailFast())
 	}
-	if co.digest != "" {
-		user, pass, _ := strings.Cut(co.digest, ":")
-		opts = append(opts, recipes.WithDigestAuth(user, pass))
-	}
-	if co.chroot != "" {
-		opts = append(opts, recipes.WithChroot(co.chroot))
-	}
-	if co.metricsAddr != "" {
-		mopt, err := serveMetrics(co.metricsAddr, log)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, mopt)
-	}
-	opts = append(opts, extra...)
 	timedOut := fmt.Errorf("%w (%v)", errConnectTimeout, co.connectTimeout)
+
 	cctx, cancel := context.WithTimeoutCause(ctx, co.connectTimeout, timedOut)
 	defer cancel()
 	sess, err := recipes.Connect(cctx, servers, opts...)
@@ -494,6 +480,31 @@ func (co *commonOpts) connect(ctx context.Context, log *slog.Logger, extra ...re
 		return nil, fail(exitError, "cannot connect to ZooKeeper at %s: %v: %v", co.servers.value, timedOut, why)
 	}
 	return nil, fail(exitError, "cannot connect to ZooKeeper at %s: %v", co.servers.value, connectCause(err))
+}
+
+// sessionOptions returns the servers and the options of every session the
+// command opens (Connect, and a Client's later sessions).
+func (co *commonOpts) sessionOptions(log *slog.Logger, extra ...recipes.Option) ([]string, []recipes.Option, error) {
+	servers, err := co.serverList()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []recipes.Option{recipes.WithSessionTimeout(co.sessionTimeout), recipes.WithLogger(log)}
+	if co.digest != "" {
+		user, pass, _ := strings.Cut(co.digest, ":")
+		opts = append(opts, recipes.WithDigestAuth(user, pass))
+	}
+	if co.chroot != "" {
+		opts = append(opts, recipes.WithChroot(co.chroot))
+	}
+	if co.metricsAddr != "" {
+		mopt, err := serveMetrics(co.metricsAddr, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, mopt)
+	}
+	return servers, append(opts, extra...), nil
 }
 
 // connectError is a connect that the caller's own deadline ended.
