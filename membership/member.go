@@ -69,7 +69,7 @@ func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, 
 func (g *Group) joinLasting(ctx context.Context, id string, data []byte) (*Membership, error) {
 	data = append([]byte(nil), data...)
 	for {
-		sess, err := live(ctx, g.src)
+		sess, err := g.src.Live(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 		}
@@ -245,7 +245,7 @@ func (m *Membership) rejoin() (sess *recipes.Session, full string, watch <-chan 
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, 5*time.Second, 0
 	for {
-		s, err := live(m.ctx, g.src)
+		s, err := g.src.Live(m.ctx)
 		if err != nil {
 			if m.ctx.Err() == nil {
 				m.end(fmt.Errorf("%w: %w", ErrGone, err))

@@ -59,6 +59,8 @@ type Session struct {
 	proven atomic.Int64 // clock.Instant: newest send proven to have reached the leader (deadline.go)
 	// closeAnswered is set when the server answered our close request.
 	closeAnswered atomic.Bool
+	synced        atomic.Bool     // SyncOnce done
+	syncGate      chan struct{}   // one slot, held by SyncOnce's sync
 	ctxOut        context.Context // ctx, with an Err that checks the deadline
 
 	mu          sync.Mutex
@@ -133,6 +135,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		log:       cfg.logger.With("component", "zkrecipes"),
 		servers:   append([]string(nil), servers...),
 		changed:   make(chan struct{}),
+		syncGate:  make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		closeReq:  make(chan struct{}),
 		subs:      make(map[*subscriber]struct{}),
