@@ -12,26 +12,25 @@ import (
 
 // Barrier is a gate: while its node exists, Wait blocks. Set creates the
 // node, Remove deletes it and releases every waiter.
+//
+// Built on a recipes.Client, each call uses the Client's live session
+// (waiting for one while it reconnects), and Wait carries on with the next
+// session when its session is lost: the gate is a persistent node, which
+// outlives sessions.
 type Barrier struct {
-	sess *recipes.Session
+	src  recipes.Source
 	path string
-	full string
 	err  error
 }
 
-// New returns a Barrier at path (relative to the chroot). Bad arguments are
-// reported by its methods.
-func New(sess *recipes.Session, path string) *Barrier {
-	b := &Barrier{sess: sess, path: path}
-	switch {
-	case sess == nil:
-		b.err = fmt.Errorf("barrier: %w", recipes.ErrNilSession)
-	default:
-		if err := recipes.ValidatePath(path); err != nil {
-			b.err = fmt.Errorf("barrier: %w", err)
-		} else {
-			b.full = sess.Path(path)
-		}
+// New returns a Barrier at path (relative to the chroot) on src: a Session,
+// or a Client. Bad arguments are reported by its methods.
+func New(src recipes.Source, path string) *Barrier {
+	b := &Barrier{src: src, path: path}
+	if err := recipes.CheckSource(src); err != nil {
+		b.err = fmt.Errorf("barrier: %w", err)
+	} else if err := recipes.ValidatePath(path); err != nil {
+		b.err = fmt.Errorf("barrier: %w", err)
 	}
 	return b
 }
@@ -46,15 +45,34 @@ func (b *Barrier) check(ctx context.Context, op string) error {
 	return nil
 }
 
+// session returns a live session of the source and the barrier's full path
+// on it; on a Client, the session's server is synced with the leader first.
+func (b *Barrier) session(ctx context.Context) (*recipes.Session, string, error) {
+	sess, err := b.src.Live(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	full := sess.Path(b.path)
+	if b.src.Lasting() {
+		if err := recipes.Retry(ctx, sess, func(ctx context.Context) error { return sess.SyncOnce(ctx, full) }); err != nil {
+			return nil, "", err
+		}
+	}
+	return sess, full, nil
+}
+
 // Set closes the gate: it creates the barrier node (and its parents) if it
 // does not exist. It is idempotent.
 func (b *Barrier) Set(ctx context.Context) error {
 	if err := b.check(ctx, "set"); err != nil {
 		return err
 	}
-	err := recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
-		return createPath(ctx, b.sess, b.full, zk.FlagPersistent)
-	})
+	sess, full, err := b.session(ctx)
+	if err == nil {
+		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+			return createPath(ctx, sess, full, zk.FlagPersistent)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("barrier: set %s: %w", b.path, err)
 	}
@@ -67,15 +85,18 @@ func (b *Barrier) Remove(ctx context.Context) error {
 	if err := b.check(ctx, "remove"); err != nil {
 		return err
 	}
-	err := recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (struct{}, error) {
-			return struct{}{}, c.Delete(b.full, -1)
+	sess, full, err := b.session(ctx)
+	if err == nil {
+		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+			_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
+				return struct{}{}, c.Delete(full, -1)
+			})
+			if errors.Is(err, zk.ErrNoNode) {
+				return nil
+			}
+			return err
 		})
-		if errors.Is(err, zk.ErrNoNode) {
-			return nil
-		}
-		return err
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("barrier: remove %s: %w", b.path, err)
 	}
@@ -84,35 +105,57 @@ func (b *Barrier) Remove(ctx context.Context) error {
 
 // Wait blocks while the barrier node exists: it returns nil once the node
 // is gone (at once if it does not exist), or ctx's cause, or the session's
-// end. Every wake-up re-reads the node: a wake-up alone proves nothing.
+// end (on a Client: the Client's close; a lost session is replaced). Every
+// wake-up re-reads the node: a wake-up alone proves nothing.
 func (b *Barrier) Wait(ctx context.Context) error {
 	if err := b.check(ctx, "wait"); err != nil {
 		return err
 	}
 	for {
-		_, changed := b.sess.Changed()
+		sess, full, err := b.session(ctx)
+		if err != nil {
+			return fmt.Errorf("barrier: wait %s: %w", b.path, err)
+		}
+		gone, err := waitGone(ctx, sess, full)
+		switch {
+		case gone:
+			return nil
+		case err == nil:
+		case sess.Err() != nil && b.src.Lasting() && ctx.Err() == nil:
+			// The session ended while we waited: go on with the next one.
+		default:
+			return fmt.Errorf("barrier: wait %s: %w", b.path, err)
+		}
+	}
+}
+
+// waitGone waits on sess until the node at full is gone (true), or ctx or
+// the session ends.
+func waitGone(ctx context.Context, sess *recipes.Session, full string) (bool, error) {
+	for {
+		_, changed := sess.Changed()
 		var watch <-chan zk.Event
-		err := recipes.Retry(ctx, b.sess, func(ctx context.Context) error {
+		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
 			var err error
-			watch, err = recipes.Call(ctx, b.sess, func(c *zk.Conn) (<-chan zk.Event, error) {
-				_, _, w, err := c.GetW(b.full) // GetW: a missing node leaves no watch behind
+			watch, err = recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+				_, _, w, err := c.GetW(full) // GetW: a missing node leaves no watch behind
 				return w, err
 			})
 			return err
 		})
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
-			return nil
+			return true, nil
 		case err != nil:
-			return fmt.Errorf("barrier: wait %s: %w", b.path, err)
+			return false, err
 		}
 		select {
 		case <-watch:
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("barrier: wait %s: %w", b.path, context.Cause(ctx))
-		case <-b.sess.Done():
-			return fmt.Errorf("barrier: wait %s: %w", b.path, b.sess.Err())
+			return false, context.Cause(ctx)
+		case <-sess.Done():
+			return false, sess.Err()
 		}
 	}
 }

@@ -81,7 +81,8 @@ var (
 // A DoubleBarrier value is one participant; it is safe for concurrent use
 // but Enter and Leave must alternate.
 type DoubleBarrier struct {
-	sess *recipes.Session
+	src  recipes.Source
+	sess *recipes.Session // the session of the current (or last) Enter
 	path string
 	n    int
 	data []byte
@@ -95,15 +96,50 @@ type DoubleBarrier struct {
 }
 
 // NewDouble returns one participant of the double barrier at path for n
-// participants; data is stored on its node. Bad arguments (n < 1, a nil
-// session, an invalid path) are reported by Enter and Leave.
-func NewDouble(sess *recipes.Session, path string, n int, data []byte) *DoubleBarrier {
-	d := &DoubleBarrier{sess: sess, path: path, n: n, data: append([]byte(nil), data...)}
-	d.q, d.err = contend.NewQueue("barrier", sess, path, []string{MemberKind}, nil)
+// participants; data is stored on its node. src is a Session, or a Client:
+// then each Enter takes the Client's live session (waiting for one), and
+// the participant stays on it until Leave; if that session is lost, the
+// participant counts as having left, as any dead participant does. Bad
+// arguments (n < 1, a nil source, an invalid path) are reported by Enter
+// and Leave.
+func NewDouble(src recipes.Source, path string, n int, data []byte) *DoubleBarrier {
+	d := &DoubleBarrier{src: src, path: path, n: n, data: append([]byte(nil), data...)}
+	if err := recipes.CheckSource(src); err != nil {
+		d.err = fmt.Errorf("barrier: %w", err)
+		return d
+	}
+	if err := recipes.ValidatePath(path); err != nil {
+		d.err = fmt.Errorf("barrier: %w", err)
+		return d
+	}
+	if sess, ok := src.(*recipes.Session); ok {
+		d.sess = sess
+		d.q, d.err = contend.NewQueue("barrier", sess, path, []string{MemberKind}, nil)
+	}
 	if d.err == nil && n < 1 {
 		d.err = fmt.Errorf("barrier: double barrier %s needs n >= 1, got %d", path, n)
 	}
 	return d
+}
+
+// bind points d at a live session of its source for an Enter (a Client's
+// current one, its server synced with the leader). Callers hold d.mu.
+func (d *DoubleBarrier) bind(ctx context.Context) error {
+	if !d.src.Lasting() {
+		return nil // the Session given to NewDouble
+	}
+	sess, err := d.src.Live(ctx)
+	if err != nil {
+		return err
+	}
+	if sess != d.sess {
+		q, err := contend.NewQueue("barrier", sess, d.path, []string{MemberKind}, nil)
+		if err != nil {
+			return err
+		}
+		d.sess, d.q = sess, q
+	}
+	return recipes.Retry(ctx, sess, func(ctx context.Context) error { return sess.SyncOnce(ctx, d.q.Dir) })
 }
 
 func (d *DoubleBarrier) check(ctx context.Context, op string) error {
@@ -127,6 +163,9 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	defer d.mu.Unlock()
 	if d.entry != nil {
 		return fmt.Errorf("%w: enter %s twice without leave", ErrState, d.path)
+	}
+	if err := d.bind(ctx); err != nil {
+		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}
 	e, first, err := d.q.Join(ctx, MemberKind, d.data, false)
 	if err != nil {
@@ -308,6 +347,11 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 		return fmt.Errorf("%w: leave %s without enter", ErrState, d.path)
 	}
 	if err := d.awaitAllLeft(ctx, d.entry); err != nil {
+		if d.sess.Err() != nil {
+			// Our node ended with the session: we have left. On a Client
+			// the participant may Enter again, on the next session.
+			d.entry, d.marker, d.round = nil, "", nil
+		}
 		return fmt.Errorf("barrier: leave %s: %w", d.path, err)
 	}
 	d.entry, d.marker, d.round = nil, "", nil
