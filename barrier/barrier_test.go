@@ -34,33 +34,12 @@ type sharedServers struct{ m *testing.M }
 
 func (s sharedServers) Run() int {
 	code := s.m.Run()
-	stopExampleServers()
 	zktest.Cleanup()
 	return code
 }
 
-var (
-	exampleOnce    sync.Once
-	exampleCluster *zktest.Cluster
-)
-
-// exampleServers starts one server for the Examples, once.
-func exampleServers() []string {
-	exampleOnce.Do(func() {
-		c, err := zktest.Launch(zktest.Config{})
-		if err != nil {
-			panic(err)
-		}
-		exampleCluster = c
-	})
-	return exampleCluster.Addrs()
-}
-
-func stopExampleServers() {
-	if exampleCluster != nil {
-		exampleCluster.Stop()
-	}
-}
+// exampleServers is the shared standalone server, for the Examples.
+func exampleServers() []string { return zktest.ExampleServers() }
 
 const patience = 15 * time.Second
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/zkrecipes/zkrecipes/membership"
@@ -45,22 +44,8 @@ func ExampleGroup() {
 	// Output: worker-1 at 10.0.0.7:8080
 }
 
-var (
-	exampleOnce    sync.Once
-	exampleCluster *zktest.Cluster
-)
-
-// exampleServers starts one server for the Examples, once.
-func exampleServers() []string {
-	exampleOnce.Do(func() {
-		c, err := zktest.Launch(zktest.Config{})
-		if err != nil {
-			panic(err)
-		}
-		exampleCluster = c
-	})
-	return exampleCluster.Addrs()
-}
+// exampleServers is the shared standalone server, for the Examples.
+func exampleServers() []string { return zktest.ExampleServers() }
 
 func skipWithoutZooKeeper(m *testing.M) {
 	if err := zktest.Available(); err != nil && os.Getenv("ZKTEST_REQUIRE") != "1" {

@@ -24,9 +24,6 @@ type sharedServers struct{ m *testing.M }
 
 func (s sharedServers) Run() int {
 	code := s.m.Run()
-	if exampleCluster != nil {
-		exampleCluster.Stop()
-	}
 	zktest.Cleanup()
 	return code
 }

@@ -27,12 +27,47 @@ var shared struct {
 // tests apart. Shared is safe to call from parallel tests.
 func Shared(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
+	if len(externalServers()) == 0 {
+		requireInstallation(t)
+	}
+	c, err := sharedCluster(cfg)
+	if err != nil {
+		t.Fatalf("zktest: shared cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && c.dir != "" {
+			shared.mu.Lock()
+			shared.failed = true
+			shared.mu.Unlock()
+			t.Logf("zktest: shared cluster logs are in %s (kept at exit because a test failed)", c.dir)
+		}
+	})
+	return c
+}
+
+// ExampleServers returns the addresses of the shared standalone server (as
+// Shared(t, Config{}) would), for runnable Examples, which have no
+// testing.TB: it panics if the server cannot be started. Stop it with
+// Cleanup (or Main) like the other shared clusters.
+func ExampleServers() []string {
+	c, err := sharedCluster(Config{})
+	if err != nil {
+		panic(fmt.Sprintf("zktest: example servers: %v", err))
+	}
+	return c.Addrs()
+}
+
+// sharedCluster starts (once) or returns the shared cluster for cfg.
+func sharedCluster(cfg Config) (*Cluster, error) {
 	cfg = cfg.normalized()
 	var e *sharedEntry
 	ext := externalServers()
 	var inst *installation
 	if len(ext) == 0 {
-		inst = requireInstallation(t)
+		var err error
+		if inst, err = findInstallation(); err != nil {
+			return nil, err
+		}
 	}
 	shared.mu.Lock()
 	if len(ext) > 0 {
@@ -69,19 +104,7 @@ func Shared(t testing.TB, cfg Config) *Cluster {
 		c.shared = true
 		e.c = c
 	})
-	if e.err != nil {
-		t.Fatalf("zktest: shared cluster: %v", e.err)
-	}
-	c := e.c
-	t.Cleanup(func() {
-		if t.Failed() && c.dir != "" {
-			shared.mu.Lock()
-			shared.failed = true
-			shared.mu.Unlock()
-			t.Logf("zktest: shared cluster logs are in %s (kept at exit because a test failed)", c.dir)
-		}
-	})
-	return c
+	return e.c, e.err
 }
 
 // Cleanup stops the clusters started by Shared and removes their directories
