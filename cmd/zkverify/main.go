@@ -1,5 +1,5 @@
 // Command zkverify is the worker process of the randomized verification
-// suite (internal/verify): it connects to ZooKeeper through the addresses it
+// suite (cmd/zkverify/internal/verify): it connects to ZooKeeper through the addresses it
 // is given (a fault proxy it does not control), runs the workloads and prints
 // its history as JSON lines on stdout. It stops, releasing what it holds, on
 // SIGTERM or when stdin is closed.
@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zkrecipes/zkrecipes/internal/verify"
+	"github.com/zkrecipes/zkrecipes/cmd/zkverify/internal/verify"
 )
 
 func main() {

@@ -57,7 +57,7 @@ func TestMain(m *testing.M) {
 	if raceOn && os.Getenv("VERIFY_WORKER_RACE") == "1" {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command("go", append(args, "../../cmd/zkverify")...)
+	cmd := exec.Command("go", append(args, "../..")...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the worker:", err)
@@ -512,7 +512,7 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) {
 			}
 			fmt.Fprintf(&b, "  %s\n", v)
 		}
-		t.Errorf("seed %d: %d violations (replay: go test ./internal/verify/ -run TestVerify -verify.seed=%d -verify.duration=%v)\n%s"+
+		t.Errorf("seed %d: %d violations (replay: go test ./cmd/zkverify/internal/verify/ -run TestVerify -verify.seed=%d -verify.duration=%v)\n%s"+
 			"history, schedule, worker stderr and server logs kept in %s", seed, len(viol), seed, dur, b.String(), dir)
 		return
 	}
