@@ -6,17 +6,18 @@ GO ?= go
 
 .PHONY: test demo bench vet fmt
 
+# The library, then the tools' module (cmd/: the CLI and the verification suite).
 test:
-	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && $(GO) test -race -count=1 -timeout 20m ./...
+	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && $(GO) test -race -count=1 -timeout 20m ./... && $(GO) -C cmd test -race -count=1 -timeout 20m ./...
 
 demo:
-	./scripts/ensure-zookeeper.sh && $(GO) run ./cmd/zkrecipes demo
+	./scripts/ensure-zookeeper.sh && $(GO) -C cmd run ./zkrecipes demo
 
 bench:
 	./scripts/ensure-zookeeper.sh && $(GO) test -run '^$$' -bench . -benchtime 3s ./lock/
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet ./... && $(GO) -C cmd vet ./...
 
 fmt:
 	gofmt -w .

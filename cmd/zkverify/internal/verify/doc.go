@@ -94,9 +94,9 @@
 //
 // # Running
 //
-//	go test -race -count=1 ./cmd/zkverify/internal/verify/                      # CI: seeds 1,2,3 × 60 s of faults
-//	go test ./cmd/zkverify/internal/verify/ -run TestVerify -verify.seed=42 -verify.duration=10m -timeout 30m
-//	go test ./cmd/zkverify/internal/verify/ -run TestRecheck -verify.history=DIR  # re-run checkers on a kept run
+//	go -C cmd test -race -count=1 ./zkverify/internal/verify/                      # CI: seeds 1,2,3 × 60 s of faults
+//	go -C cmd test ./zkverify/internal/verify/ -run TestVerify -verify.seed=42 -verify.duration=10m -timeout 30m
+//	go -C cmd test ./zkverify/internal/verify/ -run TestRecheck -verify.history=DIR  # re-run checkers on a kept run
 //
 // Other flags: -verify.workers (4), -verify.workloads, -verify.keep.
 // VERIFY_WORKER_RACE=1 builds the worker with -race too (off by default:

@@ -512,7 +512,7 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) {
 			}
 			fmt.Fprintf(&b, "  %s\n", v)
 		}
-		t.Errorf("seed %d: %d violations (replay: go test ./cmd/zkverify/internal/verify/ -run TestVerify -verify.seed=%d -verify.duration=%v)\n%s"+
+		t.Errorf("seed %d: %d violations (replay: go -C cmd test ./zkverify/internal/verify/ -run TestVerify -verify.seed=%d -verify.duration=%v)\n%s"+
 			"history, schedule, worker stderr and server logs kept in %s", seed, len(viol), seed, dur, b.String(), dir)
 		return
 	}
