@@ -196,6 +196,20 @@ func NewHistory(events []Event, b Bounds, wls []Workload, root string, healT, en
 	return h
 }
 
+// expiredIn reports whether the nemesis had the server expire worker w's
+// session at some time in [a, b]. Like a frozen holder, such a holder acts
+// until it hears of the expiry, which no client can hear of sooner: its
+// writes in between are judged by the fence (stale-write), not by
+// exclusion.
+func (h *History) expiredIn(w string, a, b int64) bool {
+	for _, x := range h.expired[w] {
+		if x.from >= a && x.from <= b {
+			return true
+		}
+	}
+	return false
+}
+
 // frozenIn reports whether worker w was stopped at some time in [a, b].
 func (h *History) frozenIn(w string, a, b int64) bool {
 	for _, s := range h.frozen[w] {
@@ -449,7 +463,7 @@ func (h *History) checkConcurrency(wl string, limit func([]*HoldRec) string) []V
 			t := b.Grant
 			var active []*HoldRec
 			for _, a := range hs {
-				if a.Grant <= t && h.actEnd(a) > t && !h.frozenIn(a.W, a.Grant, t) {
+				if a.Grant <= t && h.actEnd(a) > t && !h.frozenIn(a.W, a.Grant, t) && !h.expiredIn(a.W, a.Grant, t) {
 					active = append(active, a)
 				}
 			}

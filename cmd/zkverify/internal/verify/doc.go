@@ -63,8 +63,10 @@
 //     members, election leaders, RW writers vs anyone, readers vs writers) are
 //     acting. A holder acts from its grant until it stopped (act_end, lost,
 //     its last write as the fence received it, or its death). A holder whose
-//     process was SIGSTOPped since its grant is exempt: only fencing stops it,
-//     which stale-write and prompt-loss cover. Leaders' heartbeats are fenced
+//     process was SIGSTOPped since its grant, or whose session the nemesis
+//     had the server expire since its grant, is exempt: it cannot know until
+//     it hears, so only fencing stops it, which stale-write and prompt-loss
+//     cover. Leaders' heartbeats are fenced
 //     writes, so this is also "heartbeats of two leaders never interleave".
 //   - semaphore: at most SemaphorePermits holders act at once (same exemption).
 //   - prompt-loss: a holder whose node the server deleted (and that had not
