@@ -151,7 +151,7 @@ func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 			}
 			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
-		susp, err := q.Wait(ctx, ent, list, contend.Predecessor, false, ent.Suspensions)
+		err = q.Wait(ctx, ent, list, contend.Predecessor, false)
 		if errors.Is(err, contend.ErrNodeGone) && sess.Err() == nil && ctx.Err() == nil {
 			continue // our node was deleted: re-join, never re-assert an old node
 		}
@@ -168,7 +168,7 @@ func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 		}
 		t := &Term{
 			sess: sess,
-			h:    contend.NewHold(q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}, susp),
+			h:    contend.NewHold(q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}),
 			path: sess.Unpath(ent.Path),
 		}
 		if t.Err() != nil && ctx.Err() == nil && (sess.Err() == nil || e.lasting) {

@@ -194,7 +194,7 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	susp, err := q.Wait(ctx, e, list, blocks, try, e.Suspensions)
+	err = q.Wait(ctx, e, list, blocks, try)
 	delay := b.opts.lockDelay > 0 && kind != ReadKind
 	if err == nil && delay {
 		err = b.delayAfterAbandon(ctx, q, e, try)
@@ -217,7 +217,7 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 		cfg.ReleaseOps = func() []any { return releaseOps(q) }
 	}
 	return &Lease{
-		h:    contend.NewHold(q, e, cfg, susp),
+		h:    contend.NewHold(q, e, cfg),
 		path: sess.Unpath(e.Path),
 	}, nil
 }

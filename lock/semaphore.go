@@ -146,7 +146,7 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 	if err != nil {
 		return nil, fmt.Errorf("lock: semaphore %s: %w", s.path, err)
 	}
-	susp, err := s.awaitPermit(ctx, leases, e, try)
+	e.Suspensions, err = s.awaitPermit(ctx, leases, e, try) // what NewHold checks against
 	if err != nil {
 		leases.Discard(ctx, e.Path)
 		if errors.Is(err, contend.ErrBlocked) {
@@ -159,7 +159,7 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 		policy = *s.opts.policy
 	}
 	return &Lease{
-		h:    contend.NewHold(leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}, susp),
+		h:    contend.NewHold(leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
 		path: sess.Unpath(e.Path),
 	}, nil
 }

@@ -71,7 +71,8 @@ type HoldConfig struct {
 // runs a monitor goroutine for that watch. suspensions is the session's
 // Suspensions count when the caller decided it holds: if the session was
 // suspended since, the hold re-checks its node before it is handed out.
-func NewHold(q *Queue, e *Entry, cfg HoldConfig, suspensions uint64) *Hold {
+func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
+	suspensions := e.Suspensions
 	policy, lost, freed := cfg.Policy, cfg.Lost, cfg.Freed
 	h := &Hold{
 		q: q, e: e, cfg: cfg, policy: policy, lost: lost, freed: freed, granted: time.Now(),

@@ -34,7 +34,8 @@ type Entry struct {
 	Stat  zk.Stat         // Czxid (the token) and EphemeralOwner; the rest only when read
 	Watch <-chan zk.Event // a watch on our node, when Join was asked for one
 	// Suspensions is the session's Suspensions count read just before the
-	// list Join returned was read: pass it to Wait.
+	// list Join returned was read; Wait moves it to the count its decision
+	// rests on, and NewHold checks it.
 	Suspensions uint64
 }
 

@@ -36,10 +36,17 @@ func Predecessor(list []Node, me int) (Node, bool) {
 // With try set, Wait returns ErrBlocked instead of waiting. It returns
 // ErrNodeGone (or the session's end) if our node disappears.
 //
-// susp is the session's Suspensions count read before list was read. Wait
-// returns the count read before the reads its final decision rests on, for
-// NewHold: a suspension after that point is one the hold must look at.
-func (q *Queue) Wait(ctx context.Context, e *Entry, list []Node, blocks Blocker, try bool, susp uint64) (uint64, error) {
+// e.Suspensions is the session's Suspensions count read before list was
+// read (Join sets it). Wait leaves in it the count read before the reads
+// its final decision rests on, for NewHold: a suspension after that point
+// is one the hold must look at.
+func (q *Queue) Wait(ctx context.Context, e *Entry, list []Node, blocks Blocker, try bool) error {
+	susp, err := q.wait(ctx, e, list, blocks, try, e.Suspensions)
+	e.Suspensions = susp
+	return err
+}
+
+func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker, try bool, susp uint64) (uint64, error) {
 	fresh := true // list is a listing, not a listing minus a deleted blocker
 	for {
 		me := Index(list, e.Node.Name)
