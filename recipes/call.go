@@ -3,6 +3,8 @@ package recipes
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -53,9 +55,14 @@ func Call[T any](ctx context.Context, s *Session, fn func(*zk.Conn) (T, error)) 
 
 // IsTransient reports whether err from a go-zookeeper call means the
 // connection failed while the session may live on, so the call may be
-// retried (after checking whether it took effect, for writes).
+// retried (after checking whether it took effect, for writes). Besides
+// go-zookeeper's own connection errors, a request can fail with the socket
+// error that broke the connection under it (a write to a connection the
+// server just closed: broken pipe, reset).
 func IsTransient(err error) bool {
-	return errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer)
+	var op *net.OpError
+	return errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer) ||
+		errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Permanent reports whether err is one that retrying the same request
