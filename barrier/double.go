@@ -194,6 +194,14 @@ func (d *DoubleBarrier) awaitOpen(ctx context.Context, e *contend.Entry, first [
 	// gone with no marker naming us means it left before the barrier
 	// opened.
 	entered := map[string]bool{}
+	// The list read right after our create counts too: a participant that
+	// dies before our first read below must still break the barrier, or we
+	// would wait for it forever. (In the rare case that it belonged to a
+	// round that ended in between, Enter returns ErrBroken and may be
+	// retried.)
+	for _, m := range first[:min(len(first), d.n)] {
+		entered[m.Name] = true
+	}
 	for {
 		_, changed := d.sess.Changed()
 		children, watch, err := d.childrenW(ctx)
