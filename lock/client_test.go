@@ -140,8 +140,8 @@ func TestClientAcquireWaitsForSession(t *testing.T) {
 	for name, acquire := range map[string]func(context.Context) (*lock.Lease, error){
 		"Acquire": m.Acquire, "TryAcquire": m.TryAcquire,
 	} {
+		start := time.Now() // before the deadline is set: it cannot pass sooner than 500 ms after
 		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		start := time.Now()
 		l, err := acquire(short)
 		cancel()
 		require.Nil(t, l, name)
