@@ -96,44 +96,91 @@ func (f *freshConn) Close() {
 	}
 }
 
-func (f *freshConn) Sync(p string) (string, error) {
+// callTimeout bounds each call: a connection whose server stopped answering
+// without closing it (paused, or cut off) is dropped after it, and the
+// observer counts as blind, instead of waiting for go-zookeeper's receive
+// timeout.
+const callTimeout = 3 * time.Second
+
+var errCallTimeout = errors.New("verify: no answer in time; connection dropped")
+
+// call runs fn on the current connection, dropping the connection if fn
+// does not return within callTimeout.
+func call[T any](f *freshConn, fn func(c *zk.Conn) (T, error)) (T, error) {
+	var zero T
 	c, err := f.conn()
 	if err != nil {
-		return "", err
+		return zero, err
 	}
-	return c.Sync(p)
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := fn(c)
+		done <- result{v, err}
+	}()
+	t := time.NewTimer(callTimeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-t.C:
+		f.drop(c) // the call returns once the connection is closed
+		return zero, errCallTimeout
+	}
+}
+
+type children struct {
+	kids []string
+	st   *zk.Stat
+	ch   <-chan zk.Event
+}
+
+func (f *freshConn) Sync(p string) (string, error) {
+	return call(f, func(c *zk.Conn) (string, error) { return c.Sync(p) })
 }
 
 func (f *freshConn) Children(p string) ([]string, *zk.Stat, error) {
-	c, err := f.conn()
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.Children(p)
+	r, err := call(f, func(c *zk.Conn) (children, error) {
+		kids, st, err := c.Children(p)
+		return children{kids, st, nil}, err
+	})
+	return r.kids, r.st, err
 }
 
 func (f *freshConn) ChildrenW(p string) ([]string, *zk.Stat, <-chan zk.Event, error) {
-	c, err := f.conn()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return c.ChildrenW(p)
+	r, err := call(f, func(c *zk.Conn) (children, error) {
+		kids, st, ch, err := c.ChildrenW(p)
+		return children{kids, st, ch}, err
+	})
+	return r.kids, r.st, r.ch, err
 }
 
 func (f *freshConn) ExistsW(p string) (bool, *zk.Stat, <-chan zk.Event, error) {
-	c, err := f.conn()
-	if err != nil {
-		return false, nil, nil, err
+	type exists struct {
+		ok bool
+		st *zk.Stat
+		ch <-chan zk.Event
 	}
-	return c.ExistsW(p)
+	r, err := call(f, func(c *zk.Conn) (exists, error) {
+		ok, st, ch, err := c.ExistsW(p)
+		return exists{ok, st, ch}, err
+	})
+	return r.ok, r.st, r.ch, err
 }
 
 func (f *freshConn) Get(p string) ([]byte, *zk.Stat, error) {
-	c, err := f.conn()
-	if err != nil {
-		return nil, nil, err
+	type got struct {
+		data []byte
+		st   *zk.Stat
 	}
-	return c.Get(p)
+	r, err := call(f, func(c *zk.Conn) (got, error) {
+		d, st, err := c.Get(p)
+		return got{d, st}, err
+	})
+	return r.data, r.st, err
 }
 
 type quietLogger struct{}
