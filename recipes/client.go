@@ -311,7 +311,7 @@ func (c *Client) publish(s *Session, ev SessionChange) {
 // ctx is done or the Client is closed.
 func (c *Client) Subscribe(ctx context.Context) <-chan SessionChange {
 	out := make(chan SessionChange)
-	sub := &changeSub{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	sub := &changeSub{feed: newFeed[SessionChange](), done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -351,31 +351,12 @@ func (c *Client) Subscribe(ctx context.Context) <-chan SessionChange {
 	return out
 }
 
-// changeSub is an unbounded queue of changes for one Subscribe channel.
+// changeSub is the queue of one Client.Subscribe channel, stopped when
+// the Client closes.
 type changeSub struct {
-	mu       sync.Mutex
-	queue    []SessionChange
-	wake     chan struct{}
+	feed[SessionChange]
 	done     chan struct{}
 	stopOnce sync.Once
-}
-
-func (b *changeSub) push(ev SessionChange) {
-	b.mu.Lock()
-	b.queue = append(b.queue, ev)
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (b *changeSub) take() []SessionChange {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	q := b.queue
-	b.queue = nil
-	return q
 }
 
 func (b *changeSub) stop() { b.stopOnce.Do(func() { close(b.done) }) }

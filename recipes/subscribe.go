@@ -13,7 +13,8 @@ import (
 // that long at most for a reader that has stopped reading).
 func (s *Session) Subscribe(ctx context.Context) <-chan StateEvent {
 	out := make(chan StateEvent)
-	sub := &subscriber{wake: make(chan struct{}, 1)}
+	f := newFeed[StateEvent]()
+	sub := &f
 	s.mu.Lock()
 	lost := s.state == StateLost
 	if !lost {
@@ -72,14 +73,17 @@ func (s *Session) deliver(ctx context.Context, sub *subscriber, out chan<- State
 	}
 }
 
-// subscriber is an unbounded queue of events for one Subscribe channel.
-type subscriber struct {
+// feed is an unbounded queue for one subscription channel: push never
+// blocks, wake says something was pushed, take empties it.
+type feed[T any] struct {
 	mu    sync.Mutex
-	queue []StateEvent
+	queue []T
 	wake  chan struct{}
 }
 
-func (b *subscriber) push(ev StateEvent) {
+func newFeed[T any]() feed[T] { return feed[T]{wake: make(chan struct{}, 1)} }
+
+func (b *feed[T]) push(ev T) {
 	b.mu.Lock()
 	b.queue = append(b.queue, ev)
 	b.mu.Unlock()
@@ -89,10 +93,13 @@ func (b *subscriber) push(ev StateEvent) {
 	}
 }
 
-func (b *subscriber) take() []StateEvent {
+func (b *feed[T]) take() []T {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	q := b.queue
 	b.queue = nil
 	return q
 }
+
+// subscriber is the queue of one Session.Subscribe channel.
+type subscriber = feed[StateEvent]

@@ -1,15 +1,16 @@
 package zktest
 
 import (
-	"encoding/binary"
+	"context"
+	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/internal/wire"
 )
 
 const expireTimeout = 10 * time.Second
@@ -119,84 +120,17 @@ func (c *Cluster) liveAddrs() []string {
 	return out
 }
 
-// closeSession speaks just enough of the ZooKeeper protocol to attach to the
-// session and close it. A session that is already gone counts as success.
+// closeSession attaches to the session on a connection of its own and
+// closes it (wire.CloseSession, which the library uses to end a session it
+// gave up on). A session that is already gone counts as success.
 func closeSession(addr string, id int64, passwd []byte) error {
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		return err
-	}
-	// ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd.
-	req := make([]byte, 0, 64)
-	req = binary.BigEndian.AppendUint32(req, 0)          // protocolVersion
-	req = binary.BigEndian.AppendUint64(req, 0)          // lastZxidSeen
-	req = binary.BigEndian.AppendUint32(req, 10000)      // timeOut (ms)
-	req = binary.BigEndian.AppendUint64(req, uint64(id)) // sessionId
-	req = binary.BigEndian.AppendUint32(req, uint32(len(passwd)))
-	req = append(req, passwd...)
-	if err := writeFrame(conn, req); err != nil {
-		return err
-	}
-	resp, err := readFrame(conn)
-	if err != nil {
-		// A server that cannot take the session (for example one that lost
-		// its quorum) closes the connection: try another one.
-		return fmt.Errorf("connect response: %w", err)
-	}
-	if len(resp) < 16 {
-		return fmt.Errorf("short connect response (%d bytes)", len(resp))
-	}
-	if gotID := int64(binary.BigEndian.Uint64(resp[8:16])); gotID == 0 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := wire.CloseSession(ctx, nil, addr, id, passwd)
+	if errors.Is(err, wire.ErrSessionOver) {
 		return nil // already expired (or wrong password; the cons check will tell)
-	} else if gotID != id {
-		return fmt.Errorf("server gave session 0x%x, want 0x%x", gotID, id)
 	}
-	// closeSession: header {xid, opcode -11}, no body.
-	hdr := binary.BigEndian.AppendUint32(nil, 1)
-	hdr = binary.BigEndian.AppendUint32(hdr, uint32(opCloseSession))
-	if err := writeFrame(conn, hdr); err != nil {
-		return err
-	}
-	reply, err := readFrame(conn)
-	if err != nil {
-		return fmt.Errorf("close reply: %w", err)
-	}
-	if len(reply) < 16 {
-		return fmt.Errorf("short close reply (%d bytes)", len(reply))
-	}
-	if code := int32(binary.BigEndian.Uint32(reply[12:16])); code != 0 {
-		if code == -112 { // session expired
-			return nil
-		}
-		return fmt.Errorf("close session: error code %d", code)
-	}
-	return nil
-}
-
-const maxFrame = 64 << 20
-
-var opCloseSession int32 = -11 // a variable: uint32(negative constant) does not compile
-
-func writeFrame(w io.Writer, body []byte) error {
-	buf := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
-	_, err := w.Write(append(buf, body...))
 	return err
 }
 
-func readFrame(r io.Reader) ([]byte, error) {
-	var lb [4]byte
-	if _, err := io.ReadFull(r, lb[:]); err != nil {
-		return nil, err
-	}
-	n := int32(binary.BigEndian.Uint32(lb[:]))
-	if n < 0 || n > maxFrame {
-		return nil, fmt.Errorf("bad frame length %d", n)
-	}
-	body := make([]byte, n)
-	_, err := io.ReadFull(r, body)
-	return body, err
-}
+const maxFrame = 64 << 20
