@@ -20,14 +20,17 @@ import (
 type Barrier struct {
 	src  recipes.Source
 	path string
+	opts options
 	err  error
 }
 
-// New returns a Barrier at path (relative to the chroot) on src: a Session,
-// or a Client. Bad arguments are reported by its methods.
-func New(src recipes.Source, path string) *Barrier {
+// NewBarrier returns a Barrier at path (relative to the chroot) on src: a
+// Session, or a Client. Bad arguments are reported by its methods.
+func NewBarrier(src recipes.Source, path string, opts ...Option) *Barrier {
 	b := &Barrier{src: src, path: path}
-	if err := recipes.CheckSource(src); err != nil {
+	if err := b.opts.apply(opts); err != nil {
+		b.err = err
+	} else if err := recipes.CheckSource(src); err != nil {
 		b.err = fmt.Errorf("barrier: %w", err)
 	} else if err := recipes.ValidatePath(path); err != nil {
 		b.err = fmt.Errorf("barrier: %w", err)
@@ -70,7 +73,7 @@ func (b *Barrier) Set(ctx context.Context) error {
 	sess, full, err := b.session(ctx)
 	if err == nil {
 		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
-			return createPath(ctx, sess, full, zk.FlagPersistent)
+			return createPath(ctx, sess, full, zk.FlagPersistent, b.opts.aclOn(sess))
 		})
 	}
 	if err != nil {
@@ -162,10 +165,10 @@ func waitGone(ctx context.Context, sess *recipes.Session, full string) (bool, er
 
 // createPath creates full with flags, creating missing parents as
 // persistent nodes; an existing node is fine.
-func createPath(ctx context.Context, sess *recipes.Session, full string, flags int32) error {
+func createPath(ctx context.Context, sess *recipes.Session, full string, flags int32, acl []zk.ACL) error {
 	mk := func(p string, flags int32) error {
 		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) {
-			return c.Create(p, nil, flags, sess.ACL())
+			return c.Create(p, nil, flags, acl)
 		})
 		if errors.Is(err, zk.ErrNodeExists) {
 			return nil

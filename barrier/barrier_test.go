@@ -53,7 +53,7 @@ func TestBarrierReleasesAllWaitersOnRemove(t *testing.T) {
 	zkc := zktest.Shared(t, zktest.Config{})
 	root := zktest.Root(t)
 	ctx := testCtx(t)
-	owner := barrier.New(zkc.Session(t), root+"/gate")
+	owner := barrier.NewBarrier(zkc.Session(t), root+"/gate")
 	require.NoError(t, owner.Set(ctx))
 	require.NoError(t, owner.Set(ctx), "Set is idempotent")
 
@@ -61,7 +61,7 @@ func TestBarrierReleasesAllWaitersOnRemove(t *testing.T) {
 	released := make(chan error, waiters)
 	var waiting atomic.Int32
 	for i := 0; i < waiters; i++ {
-		b := barrier.New(zkc.Session(t), root+"/gate")
+		b := barrier.NewBarrier(zkc.Session(t), root+"/gate")
 		go func() {
 			waiting.Add(1)
 			released <- b.Wait(ctx)
@@ -90,7 +90,7 @@ func TestBarrierWaitHonoursContextAndSession(t *testing.T) {
 	zkc := zktest.Shared(t, zktest.Config{})
 	root := zktest.Root(t)
 	sess := zkc.Session(t)
-	b := barrier.New(sess, root+"/gate")
+	b := barrier.NewBarrier(sess, root+"/gate")
 	require.NoError(t, b.Set(testCtx(t)))
 	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -98,7 +98,7 @@ func TestBarrierWaitHonoursContextAndSession(t *testing.T) {
 
 	s2 := zkc.Session(t)
 	done := make(chan error, 1)
-	go func() { done <- barrier.New(s2, root+"/gate").Wait(context.Background()) }()
+	go func() { done <- barrier.NewBarrier(s2, root+"/gate").Wait(context.Background()) }()
 	zkc.Expire(t, s2)
 	select {
 	case err := <-done:
@@ -113,15 +113,15 @@ func TestBadInput(t *testing.T) {
 	zkc := zktest.Shared(t, zktest.Config{})
 	sess := zkc.Session(t)
 	ctx := testCtx(t)
-	require.ErrorIs(t, barrier.New(nil, "/a").Set(ctx), recipes.ErrNilSession)
-	require.ErrorIs(t, barrier.New(sess, "a").Wait(ctx), recipes.ErrInvalidPath)
+	require.ErrorIs(t, barrier.NewBarrier(nil, "/a").Set(ctx), recipes.ErrNilSession)
+	require.ErrorIs(t, barrier.NewBarrier(sess, "a").Wait(ctx), recipes.ErrInvalidPath)
 	//lint:ignore SA1012 testing the nil-context error
-	require.Error(t, barrier.New(sess, "/a").Wait(nil)) //nolint:staticcheck
+	require.Error(t, barrier.NewBarrier(sess, "/a").Wait(nil)) //nolint:staticcheck
 	for _, n := range []int{0, -3} {
-		err := barrier.NewDouble(sess, "/a", n, nil).Enter(ctx)
+		err := barrier.NewDoubleBarrier(sess, "/a", n).Enter(ctx)
 		require.ErrorContains(t, err, "n >= 1")
 	}
-	require.ErrorIs(t, barrier.NewDouble(sess, zktest.Root(t), 2, nil).Leave(ctx), barrier.ErrState)
+	require.ErrorIs(t, barrier.NewDoubleBarrier(sess, zktest.Root(t), 2).Leave(ctx), barrier.ErrState)
 }
 
 // TestDoubleBarrierTogether: n participants enter and leave together; no
@@ -136,7 +136,7 @@ func TestDoubleBarrierTogether(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 4*n)
 	for i := int32(0); i < n; i++ {
-		d := barrier.NewDouble(zkc.Session(t), root, int(n), []byte(fmt.Sprint(i)))
+		d := barrier.NewDoubleBarrier(zkc.Session(t), root, int(n), barrier.WithData([]byte(fmt.Sprint(i))))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -185,7 +185,7 @@ func TestDoubleBarrierNoEarlyPass(t *testing.T) {
 	const n = 3
 	passed := make(chan int, n)
 	for i := 0; i < n-1; i++ {
-		d := barrier.NewDouble(zkc.Session(t), root, n, nil)
+		d := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 		go func() {
 			if err := d.Enter(ctx); err == nil {
 				passed <- i
@@ -204,7 +204,7 @@ func TestDoubleBarrierNoEarlyPass(t *testing.T) {
 		t.Fatalf("participant %d passed Enter with %d of %d entered", i, n-1, n)
 	case <-time.After(300 * time.Millisecond):
 	}
-	last := barrier.NewDouble(zkc.Session(t), root, n, nil)
+	last := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	require.NoError(t, last.Enter(ctx))
 	for i := 0; i < n-1; i++ {
 		select {
@@ -213,7 +213,7 @@ func TestDoubleBarrierNoEarlyPass(t *testing.T) {
 			t.Fatal("participants not released when the n-th entered")
 		}
 	}
-	extra := barrier.NewDouble(zkc.Session(t), root, n, nil)
+	extra := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	require.ErrorIs(t, extra.Enter(ctx), barrier.ErrFull)
 }
 
@@ -228,10 +228,10 @@ func TestDoubleBarrierParticipantSessionDies(t *testing.T) {
 	obs := zkc.Conn(t)
 	// The dying participant enters first, so the other sees it in its very
 	// first read (one that came and went unseen would not break anything).
-	dd := barrier.NewDouble(dying, root, 3, nil)
+	dd := barrier.NewDoubleBarrier(dying, root, 3)
 	go func() { dd.Enter(ctx) }()
 	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
-	d1 := barrier.NewDouble(zkc.Session(t), root, 3, nil)
+	d1 := barrier.NewDoubleBarrier(zkc.Session(t), root, 3)
 	go func() { got <- d1.Enter(ctx) }()
 	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 })
 	zkc.Expire(t, dying)
@@ -245,8 +245,8 @@ func TestDoubleBarrierParticipantSessionDies(t *testing.T) {
 	// After it opened: a dead participant counts as having left.
 	root2 := zktest.Root(t) + "-2"
 	dying2 := zkc.Session(t)
-	a := barrier.NewDouble(zkc.Session(t), root2, 2, nil)
-	b := barrier.NewDouble(dying2, root2, 2, nil)
+	a := barrier.NewDoubleBarrier(zkc.Session(t), root2, 2)
+	b := barrier.NewDoubleBarrier(dying2, root2, 2)
 	enterErr := make(chan error, 1)
 	go func() { enterErr <- b.Enter(ctx) }()
 	require.NoError(t, a.Enter(ctx))
@@ -280,8 +280,8 @@ func TestDoubleBarrierLateEntrantIsFull(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	obs := zkc.Conn(t)
-	a := barrier.NewDouble(zkc.Session(t), root, 2, nil)
-	b := barrier.NewDouble(zkc.Session(t), root, 2, nil)
+	a := barrier.NewDoubleBarrier(zkc.Session(t), root, 2)
+	b := barrier.NewDoubleBarrier(zkc.Session(t), root, 2)
 	entered := make(chan error, 1)
 	go func() { entered <- a.Enter(ctx) }() // a's node is the lowest
 	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
@@ -292,7 +292,7 @@ func TestDoubleBarrierLateEntrantIsFull(t *testing.T) {
 	go func() { left <- b.Leave(ctx) }()                                               // b is the highest: it deletes its node, waits for a
 	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 }) // a's node + ready
 
-	late := barrier.NewDouble(zkc.Session(t), root, 2, nil)
+	late := barrier.NewDoubleBarrier(zkc.Session(t), root, 2)
 	require.ErrorIs(t, late.Enter(ctx), barrier.ErrFull)
 
 	require.NoError(t, a.Leave(ctx))

@@ -30,7 +30,7 @@ func TestBarriersOnClientAcrossExpiry(t *testing.T) {
 	defer cancel()
 	c := newClient(t, zkc)
 
-	gate := barrier.New(c, root+"/gate")
+	gate := barrier.NewBarrier(c, root+"/gate")
 	require.NoError(t, gate.Set(ctx))
 	waited := make(chan error, 1)
 	go func() { waited <- gate.Wait(ctx) }()
@@ -48,7 +48,7 @@ func TestBarriersOnClientAcrossExpiry(t *testing.T) {
 		t.Fatalf("Wait returned while the gate was closed: %v", err)
 	default:
 	}
-	require.NoError(t, barrier.New(zkc.Session(t), root+"/gate").Remove(ctx))
+	require.NoError(t, barrier.NewBarrier(zkc.Session(t), root+"/gate").Remove(ctx))
 	select {
 	case err := <-waited:
 		require.NoError(t, err)
@@ -57,8 +57,8 @@ func TestBarriersOnClientAcrossExpiry(t *testing.T) {
 	}
 
 	// DoubleBarrier: two participants, one on the Client.
-	other := barrier.NewDouble(zkc.Session(t), root+"/double", 2, nil)
-	mine := barrier.NewDouble(c, root+"/double", 2, nil)
+	other := barrier.NewDoubleBarrier(zkc.Session(t), root+"/double", 2)
+	mine := barrier.NewDoubleBarrier(c, root+"/double", 2)
 	entered := make(chan error, 2)
 	go func() { entered <- other.Enter(ctx) }()
 	go func() { entered <- mine.Enter(ctx) }()

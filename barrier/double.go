@@ -85,7 +85,7 @@ type DoubleBarrier struct {
 	sess *recipes.Session // the session of the current (or last) Enter
 	path string
 	n    int
-	data []byte
+	opts options
 	q    *contend.Queue
 	err  error
 
@@ -95,15 +95,19 @@ type DoubleBarrier struct {
 	round  []string // our round's member node names
 }
 
-// NewDouble returns one participant of the double barrier at path for n
-// participants; data is stored on its node. src is a Session, or a Client:
+// NewDoubleBarrier returns one participant of the double barrier at path
+// for n participants (WithData stores data on its node). src is a Session, or a Client:
 // then each Enter takes the Client's live session (waiting for one), and
 // the participant stays on it until Leave; if that session is lost, the
 // participant counts as having left, as any dead participant does. Bad
 // arguments (n < 1, a nil source, an invalid path) are reported by Enter
 // and Leave.
-func NewDouble(src recipes.Source, path string, n int, data []byte) *DoubleBarrier {
-	d := &DoubleBarrier{src: src, path: path, n: n, data: append([]byte(nil), data...)}
+func NewDoubleBarrier(src recipes.Source, path string, n int, opts ...Option) *DoubleBarrier {
+	d := &DoubleBarrier{src: src, path: path, n: n}
+	if err := d.opts.apply(opts); err != nil {
+		d.err = err
+		return d
+	}
 	if err := recipes.CheckSource(src); err != nil {
 		d.err = fmt.Errorf("barrier: %w", err)
 		return d
@@ -114,7 +118,7 @@ func NewDouble(src recipes.Source, path string, n int, data []byte) *DoubleBarri
 	}
 	if sess, ok := src.(*recipes.Session); ok {
 		d.sess = sess
-		d.q, d.err = contend.NewQueue("barrier", sess, path, []string{MemberKind}, nil)
+		d.q, d.err = contend.NewQueue("barrier", sess, path, []string{MemberKind}, d.opts.acl)
 	}
 	if d.err == nil && n < 1 {
 		d.err = fmt.Errorf("barrier: double barrier %s needs n >= 1, got %d", path, n)
@@ -126,14 +130,14 @@ func NewDouble(src recipes.Source, path string, n int, data []byte) *DoubleBarri
 // current one, its server synced with the leader). Callers hold d.mu.
 func (d *DoubleBarrier) bind(ctx context.Context) error {
 	if !d.src.Lasting() {
-		return nil // the Session given to NewDouble
+		return nil // the Session given to NewDoubleBarrier
 	}
 	sess, err := d.src.Live(ctx)
 	if err != nil {
 		return err
 	}
 	if sess != d.sess {
-		q, err := contend.NewQueue("barrier", sess, d.path, []string{MemberKind}, nil)
+		q, err := contend.NewQueue("barrier", sess, d.path, []string{MemberKind}, d.opts.acl)
 		if err != nil {
 			return err
 		}
@@ -167,7 +171,7 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	if err := d.bind(ctx); err != nil {
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}
-	e, first, err := d.q.Join(ctx, MemberKind, d.data, false)
+	e, first, err := d.q.Join(ctx, MemberKind, d.opts.data, false)
 	if err != nil {
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}

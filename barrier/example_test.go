@@ -26,7 +26,7 @@ func ExampleDoubleBarrier() {
 				panic(err)
 			}
 			defer sess.Close()
-			d := barrier.NewDouble(sess, "/examples/batch-7", 3, nil)
+			d := barrier.NewDoubleBarrier(sess, "/examples/batch-7", 3)
 			if err := d.Enter(ctx); err != nil { // returns once all 3 are in
 				panic(err)
 			}
@@ -52,7 +52,7 @@ func ExampleBarrier() {
 	}
 	defer sess.Close()
 
-	gate := barrier.New(sess, "/examples/data-loaded")
+	gate := barrier.NewBarrier(sess, "/examples/data-loaded")
 	if err := gate.Set(ctx); err != nil {
 		panic(err)
 	}

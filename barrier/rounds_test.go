@@ -93,12 +93,12 @@ func requireFreshRound(ctx context.Context, t *testing.T, zkc *zktest.Cluster, r
 	t.Helper()
 	ds := make([]*barrier.DoubleBarrier, n)
 	for i := range ds {
-		ds[i] = barrier.NewDouble(zkc.Session(t), root, n, nil)
+		ds[i] = barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	}
 	for i, err := range enterAll(ctx, t, ds...) {
 		require.NoError(t, err, "participant %d of the next round", i)
 	}
-	extra := barrier.NewDouble(zkc.Session(t), root, n, nil)
+	extra := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	require.ErrorIs(t, extra.Enter(ctx), barrier.ErrFull, "the next round is full at n")
 	leaveAll(ctx, t, ds...)
 	obs := zkc.Conn(t)
@@ -118,8 +118,8 @@ func TestDoubleBarrierNextRoundAfterAllDied(t *testing.T) {
 	obs := zkc.Conn(t)
 	const n = 2
 	s1, s2 := zkc.Session(t), zkc.Session(t)
-	a := barrier.NewDouble(s1, root, n, nil)
-	b := barrier.NewDouble(s2, root, n, nil)
+	a := barrier.NewDoubleBarrier(s1, root, n)
+	b := barrier.NewDoubleBarrier(s2, root, n)
 	for _, err := range enterAll(ctx, t, a, b) {
 		require.NoError(t, err)
 	}
@@ -140,8 +140,8 @@ func TestDoubleBarrierNextRoundAfterLastLeaverDied(t *testing.T) {
 	obs := zkc.Conn(t)
 	const n = 2
 	sa, sb := zkc.Session(t), zkc.Session(t)
-	a := barrier.NewDouble(sa, root, n, nil)
-	b := barrier.NewDouble(sb, root, n, nil)
+	a := barrier.NewDoubleBarrier(sa, root, n)
+	b := barrier.NewDoubleBarrier(sb, root, n)
 	for _, err := range enterAll(ctx, t, a, b) {
 		require.NoError(t, err)
 	}
@@ -177,8 +177,8 @@ func TestDoubleBarrierSlowLeaverDoesNotTouchNextRound(t *testing.T) {
 	ctx := testCtx(t)
 	obs := zkc.Conn(t)
 	const n = 2
-	a := barrier.NewDouble(zkc.Session(t), root, n, nil)
-	b := barrier.NewDouble(zkc.Session(t), root, n, nil)
+	a := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
+	b := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	entered := make(chan error, 1)
 	go func() { entered <- a.Enter(ctx) }() // a's node is the lowest
 	waitServer(t, func() bool { return memberCount(obs, root) == 1 })
@@ -201,8 +201,8 @@ func TestDoubleBarrierSlowLeaverDoesNotTouchNextRound(t *testing.T) {
 	require.NoError(t, a.Leave(ctx))
 
 	// Round k+1 opens on the same path.
-	c := barrier.NewDouble(zkc.Session(t), root, n, nil)
-	d := barrier.NewDouble(zkc.Session(t), root, n, nil)
+	c := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
+	d := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	for _, err := range enterAll(ctx, t, c, d) {
 		require.NoError(t, err)
 	}
@@ -219,7 +219,7 @@ func TestDoubleBarrierSlowLeaverDoesNotTouchNextRound(t *testing.T) {
 	after, _, err := obs.Children(root)
 	require.NoError(t, err)
 	require.ElementsMatch(t, before, after, "the slow leaver changed round k+1's nodes")
-	late := barrier.NewDouble(zkc.Session(t), root, n, nil)
+	late := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	require.ErrorIs(t, late.Enter(ctx), barrier.ErrFull)
 	leaveAll(ctx, t, c, d)
 	ch, _, err := obs.Children(root)
@@ -236,13 +236,13 @@ func TestDoubleBarrierIgnoresForeignMarker(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	obs := zkc.Conn(t)
-	require.NoError(t, barrier.New(zkc.Session(t), root).Set(ctx)) // creates root
+	require.NoError(t, barrier.NewBarrier(zkc.Session(t), root).Set(ctx)) // creates root
 	foreign := root + "/" + barrier.MarkerPrefix + "0000000000-"
 	_, err := obs.Create(foreign, []byte("not a member list"), 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
 
-	a := barrier.NewDouble(zkc.Session(t), root, 2, nil)
-	b := barrier.NewDouble(zkc.Session(t), root, 2, nil)
+	a := barrier.NewDoubleBarrier(zkc.Session(t), root, 2)
+	b := barrier.NewDoubleBarrier(zkc.Session(t), root, 2)
 	for _, err := range enterAll(ctx, t, a, b) {
 		require.NoError(t, err)
 	}

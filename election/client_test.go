@@ -119,8 +119,8 @@ func TestClientRunRequeuesAfterExpiry(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
 	c := newClient(t, zkc.Addrs())
-	a := election.New(c, root, election.WithValue([]byte("a")), election.WithRequeue())
-	b := election.New(zkc.Session(t), root, election.WithValue([]byte("b")))
+	a := election.NewElection(c, root, election.WithValue([]byte("a")), election.WithRequeue())
+	b := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("b")))
 
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
@@ -171,7 +171,7 @@ func TestClientRunRequeuesAfterExpiry(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("Run did not return when its ctx was cancelled")
 	}
-	require.ErrorIs(t, t2.term.Err(), election.ErrResigned)
+	require.ErrorIs(t, t2.term.Err(), election.ErrReleased)
 }
 
 // A candidate on a Client partitioned from the ensemble (a blackholed
@@ -186,9 +186,9 @@ func TestClientRunRequeuesAfterPartition(t *testing.T) {
 	c := newClient(t, p.Addrs())
 	// LoseOnSessionEnd: the term lasts until the local deadline, not just
 	// until the connection goes silent.
-	a := election.New(c, root, election.WithValue([]byte("a")), election.WithRequeue(),
+	a := election.NewElection(c, root, election.WithValue([]byte("a")), election.WithRequeue(),
 		election.WithLossPolicy(recipes.LoseOnSessionEnd))
-	b := election.New(zkc.Session(t), root, election.WithValue([]byte("b")))
+	b := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("b")))
 
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
@@ -244,14 +244,14 @@ func TestClientRunRequeuesAfterPartition(t *testing.T) {
 	}
 }
 
-// Campaign on a Client waits in the queue across the loss of its session:
+// Acquire on a Client waits in the queue across the loss of its session:
 // it joins again on the next session and returns a term bound to it.
 func TestClientCampaignAcrossExpiry(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
 	c := newClient(t, zkc.Addrs())
-	b := election.New(zkc.Session(t), root, election.WithValue([]byte("b")))
-	a := election.New(c, root, election.WithValue([]byte("a")))
+	b := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("b")))
+	a := election.NewElection(c, root, election.WithValue([]byte("a")))
 	tb := campaign(t, b)
 	ac := campaignAsync(testCtx(t), a)
 	waitParticipants(t, b, 2)
@@ -405,13 +405,13 @@ func TestClientObserveAcrossExpiry(t *testing.T) {
 	c := newClient(t, zkc.Addrs())
 	octx, ocancel := context.WithCancel(testCtx(t))
 	defer ocancel()
-	onClient := record(election.New(c, root).Observe(octx))
-	indep := record(election.New(zkc.Session(t), root).Observe(octx))
+	onClient := record(election.NewElection(c, root).Observe(octx))
+	indep := record(election.NewElection(zkc.Session(t), root).Observe(octx))
 	onClient.waitLast(t, "", "the client observer's first value")
 	indep.waitLast(t, "", "the independent observer's first value")
 
-	x := election.New(zkc.Session(t), root, election.WithValue([]byte("x")))
-	y := election.New(zkc.Session(t), root, election.WithValue([]byte("y")))
+	x := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("x")))
+	y := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("y")))
 	tu := newTurns(t, x, y)
 	first := tu.leader()
 	indep.waitLast(t, first, "independent: first leader")
@@ -492,8 +492,8 @@ func TestClientLeaderAcrossExpiry(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
 	c := newClient(t, zkc.Addrs())
-	e := election.New(c, root)
-	b := election.New(zkc.Session(t), root, election.WithValue([]byte("b")))
+	e := election.NewElection(c, root)
+	b := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("b")))
 	_, err := e.Leader(t.Context())
 	require.ErrorIs(t, err, election.ErrNoLeader)
 	tb := campaign(t, b)
@@ -514,7 +514,7 @@ func TestClientClosedWithoutSession(t *testing.T) {
 	root := zktest.Root(t)
 	p := zkc.Proxy(t)
 	c := newClient(t, p.Addrs())
-	e := election.New(c, root, election.WithRequeue())
+	e := election.NewElection(c, root, election.WithRequeue())
 	ctx := testCtx(t)
 	obs := record(e.Observe(ctx))
 	obs.waitLast(t, "", "first value")

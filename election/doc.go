@@ -17,7 +17,7 @@
 //
 // # Terms and fencing
 //
-// Campaign returns a Term. Its Token is the czxid of the candidate node: it
+// Acquire returns a Term. Its Token is the czxid of the candidate node: it
 // grows with every term, so a resource that rejects tokens older than the
 // largest it has seen rejects a deposed leader that does not know it yet.
 //
@@ -31,7 +31,7 @@
 // the server can expire its session and let the next candidate lead. A term
 // never comes back: after a reconnect a candidate re-checks its node, and
 // one whose node is gone joins the queue again with a new node (and a new
-// token). Resign deletes our node, so the next candidate leads at once.
+// token). Release deletes our node, so the next candidate leads at once.
 //
 // # Sessions and Clients
 //
@@ -47,7 +47,7 @@
 //     deleted). The next session owns none of our nodes: leading again
 //     means campaigning again, behind whoever queued meanwhile, and the new
 //     term has a new node and a larger token.
-//   - Campaign waits for a live session and, if the session ends while we
+//   - Acquire waits for a live session and, if the session ends while we
 //     wait in the queue, joins again on the next one.
 //   - Run with WithRequeue keeps campaigning across sessions: fn's context
 //     (the term's) is cancelled with the cause, Run resigns and joins the
@@ -65,7 +65,7 @@
 //
 // # Cancellation
 //
-// Campaign blocks until we lead, ctx is done or the session is over; on
+// Acquire blocks until we lead, ctx is done or the session is over; on
 // error our node is deleted (in the background if the connection is down,
 // until that succeeds or the session ends).
 package election

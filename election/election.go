@@ -19,17 +19,17 @@ var kinds = []string{Kind}
 
 var (
 	// ErrLost is wrapped by Term.Err, and is the cause of Term.Context, when
-	// a term ends without Resign.
+	// a term ends without Release.
 	ErrLost = errors.New("election: leadership lost")
-	// ErrResigned is Term.Err after Resign.
-	ErrResigned = errors.New("election: resigned")
+	// ErrReleased is Term.Err after Release.
+	ErrReleased = errors.New("election: term released")
 	// ErrNoLeader is returned by Leader when nobody is campaigning.
 	ErrNoLeader = errors.New("election: no leader")
 	// ErrNotLeader is returned by Proclaim once the term is over.
 	ErrNotLeader = errors.New("election: not the leader")
 )
 
-// Election is one candidate's handle on an election. Each Campaign makes a
+// Election is one candidate's handle on an election. Each Acquire makes a
 // new candidate node; the methods are safe for concurrent use.
 type Election struct {
 	src     recipes.Source
@@ -43,13 +43,13 @@ type Election struct {
 	cur *binding // the election on the source's latest session
 }
 
-// New returns a handle on the election at path (relative to the session's
+// NewElection returns a handle on the election at path (relative to the session's
 // chroot) on src: a *recipes.Session, with which every method ends when
 // that session ends, or a *recipes.Client, with which Observe, Leader,
 // Participants and Run (WithRequeue) carry on with each new session and
-// Campaign waits for a live one (see the package doc). Bad arguments are
+// Acquire waits for a live one (see the package doc). Bad arguments are
 // reported by the methods.
-func New(src recipes.Source, path string, opts ...Option) *Election {
+func NewElection(src recipes.Source, path string, opts ...Option) *Election {
 	e := &Election{src: src, path: path}
 	e.err = e.init(opts)
 	return e
@@ -95,15 +95,15 @@ func (e *Election) check(ctx context.Context, op string) error {
 	return nil
 }
 
-// Campaign blocks until this candidate leads, ctx is done or the session is
+// Acquire blocks until this candidate leads, ctx is done or the session is
 // over, and returns the Term. If our node disappears while we wait (deleted
 // by someone else), we join again with a new node.
 //
-// On a Client, Campaign waits for a live session, and if that session ends
+// On a Client, Acquire waits for a live session, and if that session ends
 // while we wait in the queue, joins again on the next one; it returns when
 // we lead, ctx is done, the Client is closed, or the server refuses us. The
 // Term is bound to the session it was won on and ends with it.
-func (e *Election) Campaign(ctx context.Context) (*Term, error) {
+func (e *Election) Acquire(ctx context.Context) (*Term, error) {
 	if err := e.check(ctx, "campaign"); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (e *Election) Campaign(ctx context.Context) (*Term, error) {
 	if err == nil {
 		o.Leadership("elected")
 		context.AfterFunc(t.Context(), func() {
-			if errors.Is(context.Cause(t.Context()), ErrResigned) {
+			if errors.Is(context.Cause(t.Context()), ErrReleased) {
 				o.Leadership("resigned")
 			} else {
 				o.Leadership("lost")
@@ -168,7 +168,7 @@ func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 		}
 		t := &Term{
 			sess: sess,
-			h:    contend.NewHold(q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrResigned}),
+			h:    contend.NewHold(q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
 			path: sess.Unpath(ent.Path),
 		}
 		if t.Err() != nil && ctx.Err() == nil && (sess.Err() == nil || e.lasting) {

@@ -101,7 +101,7 @@ func TestSingleLeaderManyTerms(t *testing.T) {
 	errs := make(chan error, candidates)
 	for i := 0; i < candidates; i++ {
 		sess := zkc.Session(t)
-		e := election.New(sess, root, election.WithRequeue(), election.WithValue([]byte(fmt.Sprint(i))))
+		e := election.NewElection(sess, root, election.WithRequeue(), election.WithValue([]byte(fmt.Sprint(i))))
 		go func() { errs <- e.Run(ctx, serve(fmt.Sprintf("c%d", i))) }()
 	}
 	for i := 0; i < candidates; i++ {
@@ -131,7 +131,7 @@ func TestSingleLeaderManyTerms(t *testing.T) {
 	assert.Len(t, leaders, candidates, "every candidate led at some point: %v", leaders)
 
 	// Everyone left: the election is empty.
-	e := election.New(zkc.Session(t), root)
+	e := election.NewElection(zkc.Session(t), root)
 	waitUntil(t, patience, "the election is empty", func() bool {
 		_, err := e.Leader(t.Context())
 		return errors.Is(err, election.ErrNoLeader)
@@ -141,8 +141,8 @@ func TestSingleLeaderManyTerms(t *testing.T) {
 func TestResignHandsOverAtOnce(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
-	a := election.New(zkc.Session(t), root)
-	b := election.New(zkc.Session(t), root)
+	a := election.NewElection(zkc.Session(t), root)
+	b := election.NewElection(zkc.Session(t), root)
 
 	ta := campaign(t, a)
 	bc := campaignAsync(testCtx(t), b)
@@ -154,10 +154,10 @@ func TestResignHandsOverAtOnce(t *testing.T) {
 	tb := elected(t, bc, time.Second, "b after a resigned")
 	t.Logf("handover took %v", time.Since(start))
 	require.Greater(t, tb.Token(), ta.Token())
-	require.ErrorIs(t, ta.Err(), election.ErrResigned)
+	require.ErrorIs(t, ta.Err(), election.ErrReleased)
 	require.True(t, isClosed(ta.Done()))
-	require.ErrorIs(t, context.Cause(ta.Context()), election.ErrResigned)
-	require.NoError(t, ta.Resign(t.Context()), "Resign is idempotent")
+	require.ErrorIs(t, context.Cause(ta.Context()), election.ErrReleased)
+	require.NoError(t, ta.Release(t.Context()), "Release is idempotent")
 	require.NoError(t, tb.Err())
 	resign(t, tb)
 }
@@ -166,7 +166,7 @@ func TestObserve(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
 	obsSess := zkc.Session(t)
-	observer := election.New(obsSess, root)
+	observer := election.NewElection(obsSess, root)
 	octx, ocancel := context.WithCancel(testCtx(t))
 	defer ocancel()
 	ch := observer.Observe(octx)
@@ -177,7 +177,7 @@ func TestObserve(t *testing.T) {
 	names := []string{"a", "b", "c"}
 	var es []*election.Election
 	for _, n := range names {
-		es = append(es, election.New(zkc.Session(t), root, election.WithValue([]byte(n))))
+		es = append(es, election.NewElection(zkc.Session(t), root, election.WithValue([]byte(n))))
 	}
 	ta := campaign(t, es[0])
 	got := recvLeader(t, ch, "a leads")
@@ -227,7 +227,7 @@ func TestObserve(t *testing.T) {
 func TestObserveEndsWithSession(t *testing.T) {
 	zkc := ensemble(t)
 	sess := zkc.Session(t)
-	ch := election.New(sess, zktest.Root(t)).Observe(testCtx(t))
+	ch := election.NewElection(sess, zktest.Root(t)).Observe(testCtx(t))
 	require.Empty(t, recvLeader(t, ch, "empty").Name)
 	require.NoError(t, sess.Close())
 	select {
@@ -245,8 +245,8 @@ func TestRunRequeues(t *testing.T) {
 	defer cancel()
 	const rounds = 6
 
-	a := election.New(zkc.Session(t), root, election.WithRequeue())
-	b := election.New(zkc.Session(t), root, election.WithRequeue())
+	a := election.NewElection(zkc.Session(t), root, election.WithRequeue())
+	b := election.NewElection(zkc.Session(t), root, election.WithRequeue())
 	led := make(chan string, 2*rounds)
 	var n atomic.Int32
 	serve := func(who string) func(context.Context) error {
@@ -295,7 +295,7 @@ func TestRunRequeues(t *testing.T) {
 func TestRunWithoutRequeue(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
-	e := election.New(zkc.Session(t), root)
+	e := election.NewElection(zkc.Session(t), root)
 	boom := errors.New("boom")
 	var tok election.Token
 	err := e.Run(testCtx(t), func(ctx context.Context) error {
@@ -313,7 +313,7 @@ func TestRunWithoutRequeue(t *testing.T) {
 func TestLeaderAndParticipants(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
-	obs := election.New(zkc.Session(t), root)
+	obs := election.NewElection(zkc.Session(t), root)
 	_, err := obs.Leader(t.Context())
 	require.ErrorIs(t, err, election.ErrNoLeader)
 	ps, err := obs.Participants(t.Context())
@@ -325,7 +325,7 @@ func TestLeaderAndParticipants(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		s := zkc.Session(t)
 		sessions = append(sessions, s)
-		es = append(es, election.New(s, root, election.WithValue([]byte(n))))
+		es = append(es, election.NewElection(s, root, election.WithValue([]byte(n))))
 	}
 	ta := campaign(t, es[0])
 	bc := campaignAsync(testCtx(t), es[1])
@@ -366,7 +366,7 @@ func TestLeaderAndParticipants(t *testing.T) {
 func TestProclaimAfterTermEnds(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
-	e := election.New(zkc.Session(t), root, election.WithValue([]byte("v1")))
+	e := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("v1")))
 	term := campaign(t, e)
 	require.NoError(t, term.Proclaim(t.Context(), []byte("v2")))
 	l, err := e.Leader(t.Context())
@@ -376,11 +376,11 @@ func TestProclaimAfterTermEnds(t *testing.T) {
 	resign(t, term)
 	err = term.Proclaim(t.Context(), []byte("v3"))
 	require.ErrorIs(t, err, election.ErrNotLeader)
-	require.ErrorIs(t, err, election.ErrResigned)
+	require.ErrorIs(t, err, election.ErrReleased)
 
 	// Lost by expiry.
 	sess := zkc.Session(t)
-	term = campaign(t, election.New(sess, root))
+	term = campaign(t, election.NewElection(sess, root))
 	zkc.Expire(t, sess)
 	within(t, term.Done(), patience, "term ends on expiry")
 	err = term.Proclaim(t.Context(), []byte("v4"))
@@ -392,8 +392,8 @@ func TestNodeDeletedByOthers(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
 	raw := zkc.Conn(t)
-	a := election.New(zkc.Session(t), root)
-	b := election.New(zkc.Session(t), root)
+	a := election.NewElection(zkc.Session(t), root)
+	b := election.NewElection(zkc.Session(t), root)
 
 	// A waiting candidate whose node is deleted joins again with a new node.
 	ta := campaign(t, a)
@@ -421,7 +421,7 @@ func TestNodeDeletedByOthers(t *testing.T) {
 	require.ErrorIs(t, tb.Err(), election.ErrLost)
 	require.ErrorIs(t, context.Cause(tb.Context()), election.ErrLost)
 	require.ErrorIs(t, tb.Proclaim(t.Context(), nil), election.ErrNotLeader)
-	require.NoError(t, tb.Resign(t.Context()), "Resign is fine after a loss")
+	require.NoError(t, tb.Release(t.Context()), "Release is fine after a loss")
 
 	// The session lives on and can campaign again.
 	tb2 := campaign(t, b)
@@ -446,7 +446,7 @@ func TestCuratorLeaderLatchCompatible(t *testing.T) {
 	_, err = raw.Create(root+"/not-a-candidate", nil, 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
 
-	e := election.New(zkc.Session(t), root, election.WithValue([]byte("go-1")))
+	e := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("go-1")))
 	l, err := e.Leader(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, "java-1", string(l.Value))
@@ -479,7 +479,7 @@ func TestBadInput(t *testing.T) {
 
 	check := func(t *testing.T, e *election.Election, want error) {
 		t.Helper()
-		_, err := e.Campaign(ctx)
+		_, err := e.Acquire(ctx)
 		require.ErrorIs(t, err, want)
 		_, err = e.Leader(ctx)
 		require.ErrorIs(t, err, want)
@@ -490,29 +490,29 @@ func TestBadInput(t *testing.T) {
 		require.False(t, ok, "Observe of a bad election is closed")
 	}
 	t.Run("nil session", func(t *testing.T) {
-		check(t, election.New(nil, "/a"), recipes.ErrNilSession)
+		check(t, election.NewElection(nil, "/a"), recipes.ErrNilSession)
 	})
 	for _, p := range []string{"", "a", "/", "/a/", "//a", "/a/../b", "/a\x00"} {
 		t.Run(fmt.Sprintf("path %q", p), func(t *testing.T) {
-			check(t, election.New(sess, p), recipes.ErrInvalidPath)
+			check(t, election.NewElection(sess, p), recipes.ErrInvalidPath)
 		})
 	}
 	t.Run("bad options", func(t *testing.T) {
 		for _, o := range []election.Option{election.WithACL(nil), election.WithLossPolicy(7)} {
-			e := election.New(sess, zktest.Root(t), o)
-			_, err := e.Campaign(ctx)
+			e := election.NewElection(sess, zktest.Root(t), o)
+			_, err := e.Acquire(ctx)
 			require.Error(t, err)
 			require.ErrorContains(t, e.Run(ctx, noop), "election:")
 		}
-		e := election.New(sess, zktest.Root(t), nil) // a nil option is ignored
+		e := election.NewElection(sess, zktest.Root(t), nil) // a nil option is ignored
 		_, err := e.Leader(ctx)
 		require.ErrorIs(t, err, election.ErrNoLeader)
 	})
 	t.Run("nil ctx and fn", func(t *testing.T) {
 		root := zktest.Root(t)
-		e := election.New(sess, root)
+		e := election.NewElection(sess, root)
 		var nilCtx context.Context
-		_, err := e.Campaign(nilCtx)
+		_, err := e.Acquire(nilCtx)
 		require.ErrorContains(t, err, "nil context")
 		_, err = e.Leader(nilCtx)
 		require.ErrorContains(t, err, "nil context")
@@ -526,13 +526,13 @@ func TestBadInput(t *testing.T) {
 
 		term := campaign(t, e)
 		require.ErrorContains(t, term.Proclaim(nilCtx, nil), "nil context")
-		require.ErrorContains(t, term.Resign(nilCtx), "nil context")
+		require.ErrorContains(t, term.Release(nilCtx), "nil context")
 		require.NoError(t, term.Err(), "bad calls leave the term alone")
 		resign(t, term)
 	})
 	t.Run("values", func(t *testing.T) {
 		v := []byte("mine")
-		e := election.New(sess, zktest.Root(t), election.WithValue(v))
+		e := election.NewElection(sess, zktest.Root(t), election.WithValue(v))
 		v[0] = 'X' // WithValue copies
 		term := campaign(t, e)
 		l, err := e.Leader(ctx)
@@ -545,8 +545,8 @@ func TestBadInput(t *testing.T) {
 func TestCampaignCancelled(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
-	a := election.New(zkc.Session(t), root)
-	b := election.New(zkc.Session(t), root)
+	a := election.NewElection(zkc.Session(t), root)
+	b := election.NewElection(zkc.Session(t), root)
 	ta := campaign(t, a)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	bc := campaignAsync(ctx, b)
@@ -557,7 +557,7 @@ func TestCampaignCancelled(t *testing.T) {
 		require.ErrorIs(t, r.err, context.Canceled)
 		require.Nil(t, r.term)
 	case <-time.After(patience):
-		t.Fatal("Campaign ignored its ctx")
+		t.Fatal("Acquire ignored its ctx")
 	}
 	ps, err := a.Participants(t.Context())
 	require.NoError(t, err)

@@ -9,9 +9,9 @@ import (
 	"github.com/zkrecipes/zkrecipes/zktest"
 )
 
-// Campaign blocks until elected; Observe streams who leads, for candidates
+// Acquire blocks until elected; Observe streams who leads, for candidates
 // and observers alike.
-func ExampleElection_Campaign() {
+func ExampleElection_Acquire() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	servers := zktest.ExampleServers() // your ensemble, e.g. []string{"zk1:2181"}
@@ -26,17 +26,17 @@ func ExampleElection_Campaign() {
 	}
 	defer watcher.Close()
 
-	leaders := election.New(watcher, "/examples/scheduler").Observe(ctx)
+	leaders := election.NewElection(watcher, "/examples/scheduler").Observe(ctx)
 	fmt.Printf("leader at first: %q\n", (<-leaders).Value)
 
-	e := election.New(sess, "/examples/scheduler", election.WithValue([]byte("scheduler-1")))
-	term, err := e.Campaign(ctx)
+	e := election.NewElection(sess, "/examples/scheduler", election.WithValue([]byte("scheduler-1")))
+	term, err := e.Acquire(ctx)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Printf("observed: %q\n", (<-leaders).Value)
 	fmt.Println("token positive:", term.Token() > 0)
-	if err := term.Resign(ctx); err != nil {
+	if err := term.Release(ctx); err != nil {
 		panic(err)
 	}
 	fmt.Printf("after resigning: %q\n", (<-leaders).Value)

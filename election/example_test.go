@@ -36,7 +36,7 @@ func ExampleElection_Run() {
 	defer sess.Close()
 
 	var s store
-	e := election.New(sess, "/services/scheduler/leader",
+	e := election.NewElection(sess, "/services/scheduler/leader",
 		election.WithValue([]byte("scheduler-1:8080")), election.WithRequeue())
 	// fn runs while we lead; its ctx is cancelled as soon as leadership is
 	// in doubt. The term's token fences every write.
@@ -64,7 +64,7 @@ func ExampleElection_Run_client() {
 	}
 	defer client.Close()
 
-	e := election.New(client, "/services/scheduler/leader",
+	e := election.NewElection(client, "/services/scheduler/leader",
 		election.WithValue([]byte("scheduler-1:8080")), election.WithRequeue())
 	err = e.Run(ctx, func(ctx context.Context) error {
 		log.Printf("leading with token %v", election.TermFromContext(ctx).Token())

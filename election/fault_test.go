@@ -15,9 +15,9 @@ import (
 	"github.com/zkrecipes/zkrecipes/zktest"
 )
 
-// succession runs e.Campaign(ctx) in a goroutine and reports, together
+// succession runs e.Acquire(ctx) in a goroutine and reports, together
 // with the new term, whether old's context was already cancelled at the
-// moment Campaign returned.
+// moment Acquire returned.
 type succeeded struct {
 	campaigned
 	oldOver bool
@@ -26,7 +26,7 @@ type succeeded struct {
 func succeedAsync(ctx context.Context, e *election.Election, old *election.Term) <-chan succeeded {
 	ch := make(chan succeeded, 1)
 	go func() {
-		term, err := e.Campaign(ctx)
+		term, err := e.Acquire(ctx)
 		over := old.Context().Err() != nil
 		ch <- succeeded{campaigned{term, err, time.Now()}, over}
 	}()
@@ -38,11 +38,11 @@ func successor(t *testing.T, ch <-chan succeeded, d time.Duration, what string) 
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			t.Fatalf("%s: Campaign: %v", what, r.err)
+			t.Fatalf("%s: Acquire: %v", what, r.err)
 		}
 		return r
 	case <-time.After(d):
-		t.Fatalf("%s: Campaign did not return within %v", what, d)
+		t.Fatalf("%s: Acquire did not return within %v", what, d)
 		return succeeded{}
 	}
 }
@@ -51,8 +51,8 @@ func TestLeaderExpiry(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
 	s1 := zkc.Session(t)
-	a := election.New(s1, root, election.WithValue([]byte("a")))
-	b := election.New(zkc.Session(t), root, election.WithValue([]byte("b")))
+	a := election.NewElection(s1, root, election.WithValue([]byte("a")))
+	b := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("b")))
 
 	ta := campaign(t, a)
 	bc := succeedAsync(testCtx(t), b, ta)
@@ -68,7 +68,7 @@ func TestLeaderExpiry(t *testing.T) {
 	// hears first (that is what the token is for). a must hear at once.
 	within(t, ta.Done(), time.Second, "a's term ends with its session")
 	waitUntil(t, time.Second, "a's term's AfterFunc ran", func() bool { return aEnded.Load() != 0 })
-	t.Logf("a's term ended %v after b's Campaign returned (negative: before)",
+	t.Logf("a's term ended %v after b's Acquire returned (negative: before)",
 		time.Unix(0, aEnded.Load()).Sub(r.at))
 	cause := context.Cause(ta.Context())
 	require.ErrorIs(t, cause, election.ErrLost)
@@ -80,7 +80,7 @@ func TestLeaderExpiry(t *testing.T) {
 
 	within(t, s1.Done(), patience, "a's session is over")
 	require.ErrorIs(t, s1.Err(), recipes.ErrExpired)
-	_, err := a.Campaign(t.Context())
+	_, err := a.Acquire(t.Context())
 	require.True(t, recipes.IsLoss(err), "campaign on an expired session: %v", err)
 
 	l, err := b.Leader(t.Context())
@@ -103,8 +103,8 @@ func testLeaderPartitioned(t *testing.T, policy recipes.LossPolicy) {
 	root := zktest.Root(t)
 	p := zkc.Proxy(t)
 	s1 := p.Session(t)
-	a := election.New(s1, root, election.WithValue([]byte("a")), election.WithRequeue(), election.WithLossPolicy(policy))
-	b := election.New(zkc.Session(t), root, election.WithValue([]byte("b")))
+	a := election.NewElection(s1, root, election.WithValue([]byte("a")), election.WithRequeue(), election.WithLossPolicy(policy))
+	b := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("b")))
 
 	terms := make(chan *election.Term, 1)
 	ran := make(chan error, 1)
@@ -165,8 +165,8 @@ func TestDisconnectEndsTermByDefault(t *testing.T) {
 	root := zktest.Root(t)
 	p := zkc.Proxy(t)
 	s1 := p.Session(t)
-	a := election.New(s1, root)
-	b := election.New(zkc.Session(t), root)
+	a := election.NewElection(s1, root)
+	b := election.NewElection(zkc.Session(t), root)
 	ta := campaign(t, a)
 	bc := succeedAsync(testCtx(t), b, ta)
 	waitParticipants(t, b, 2)
@@ -188,7 +188,7 @@ func TestLoseOnSessionEndSurvivesDisconnect(t *testing.T) {
 	root := zktest.Root(t)
 	p := zkc.Proxy(t)
 	s1 := p.Session(t, recipes.WithSessionTimeout(4*time.Second))
-	a := election.New(s1, root, election.WithLossPolicy(recipes.LoseOnSessionEnd))
+	a := election.NewElection(s1, root, election.WithLossPolicy(recipes.LoseOnSessionEnd))
 	ta := campaign(t, a)
 	events := s1.Subscribe(testCtx(t))
 
@@ -229,9 +229,9 @@ func TestLeaderServerKilled(t *testing.T) {
 	s1, err := recipes.Connect(testCtx(t), []string{zkc.Addrs()[srv]}, recipes.WithSessionTimeout(zktest.DefaultSessionTimeout))
 	require.NoError(t, err)
 	t.Cleanup(func() { s1.Close() })
-	a := election.New(s1, root, election.WithValue([]byte("a")))
-	b := election.New(zkc.Session(t), root, election.WithValue([]byte("b")))
-	c := election.New(zkc.Session(t), root, election.WithValue([]byte("c")))
+	a := election.NewElection(s1, root, election.WithValue([]byte("a")))
+	b := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("b")))
+	c := election.NewElection(zkc.Session(t), root, election.WithValue([]byte("c")))
 
 	ta := campaign(t, a)
 	bc := succeedAsync(testCtx(t), b, ta)
@@ -257,7 +257,7 @@ func TestLeaderServerKilled(t *testing.T) {
 	require.Greater(t, tc.Token(), r.term.Token())
 
 	// A candidate that joins now gets a token of the new epoch.
-	d := election.New(zkc.Session(t), root)
+	d := election.NewElection(zkc.Session(t), root)
 	dc := campaignAsync(testCtx(t), d)
 	waitParticipants(t, d, 2)
 	resign(t, tc)

@@ -49,11 +49,11 @@ type campaigned struct {
 	at   time.Time
 }
 
-// campaignAsync runs e.Campaign(ctx) in a goroutine and delivers its result.
+// campaignAsync runs e.Acquire(ctx) in a goroutine and delivers its result.
 func campaignAsync(ctx context.Context, e *election.Election) <-chan campaigned {
 	ch := make(chan campaigned, 1)
 	go func() {
-		term, err := e.Campaign(ctx)
+		term, err := e.Acquire(ctx)
 		ch <- campaigned{term, err, time.Now()}
 	}()
 	return ch
@@ -65,11 +65,11 @@ func elected(t *testing.T, ch <-chan campaigned, d time.Duration, what string) *
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			t.Fatalf("%s: Campaign: %v", what, r.err)
+			t.Fatalf("%s: Acquire: %v", what, r.err)
 		}
 		return r.term
 	case <-time.After(d):
-		t.Fatalf("%s: Campaign did not return within %v", what, d)
+		t.Fatalf("%s: Acquire did not return within %v", what, d)
 		return nil
 	}
 }
@@ -79,12 +79,12 @@ func notYet(t *testing.T, ch <-chan campaigned, what string) {
 	t.Helper()
 	select {
 	case r := <-ch:
-		t.Fatalf("%s: Campaign returned early: term %v, err %v", what, r.term != nil, r.err)
+		t.Fatalf("%s: Acquire returned early: term %v, err %v", what, r.term != nil, r.err)
 	default:
 	}
 }
 
-// campaign runs Campaign and requires a term at once.
+// campaign runs Acquire and requires a term at once.
 func campaign(t *testing.T, e *election.Election) *election.Term {
 	t.Helper()
 	return elected(t, campaignAsync(testCtx(t), e), patience, e.Path())
@@ -95,7 +95,7 @@ func resign(t *testing.T, term *election.Term) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	if err := term.Resign(ctx); err != nil {
+	if err := term.Release(ctx); err != nil {
 		t.Fatalf("resign %s: %v", term.Path(), err)
 	}
 }

@@ -21,7 +21,7 @@ func TestLeadershipMetrics(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { mp.Shutdown(context.Background()) })
 
-	e := election.New(zkc.Session(t, recipes.WithMeterProvider(mp)), root)
+	e := election.NewElection(zkc.Session(t, recipes.WithMeterProvider(mp)), root)
 	term := campaign(t, e)
 	resign(t, term)
 	term = campaign(t, e)

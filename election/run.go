@@ -31,7 +31,7 @@ func (e *Election) Run(ctx context.Context, fn func(ctx context.Context) error) 
 		return fmt.Errorf("election: run %s: nil function", e.path)
 	}
 	for {
-		term, err := e.Campaign(ctx)
+		term, err := e.Acquire(ctx)
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func (e *Election) serve(ctx context.Context, term *Term, fn func(ctx context.Co
 	err = fn(fctx)
 	cancel(context.Canceled)
 	lost = errors.Is(term.Err(), ErrLost)
-	if rerr := term.Resign(context.WithoutCancel(ctx)); rerr != nil && err == nil {
+	if rerr := term.Release(context.WithoutCancel(ctx)); rerr != nil && err == nil {
 		err = rerr
 	}
 	return lost, err

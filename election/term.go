@@ -29,22 +29,22 @@ func (t *Term) Token() Token { return Token(t.h.Entry().Stat.Czxid) }
 func (t *Term) Path() string { return t.path }
 
 // Context is cancelled, with the reason as cause, the moment leadership is
-// in doubt (see the package doc) or Resign begins. Run the leader's work
+// in doubt (see the package doc) or Release begins. Run the leader's work
 // under it.
 func (t *Term) Context() context.Context { return t.h.Context() }
 
 // Done is closed when the term is over.
 func (t *Term) Done() <-chan struct{} { return t.h.Done() }
 
-// Err is nil while the term lasts; then ErrResigned, or an error wrapping
+// Err is nil while the term lasts; then ErrReleased, or an error wrapping
 // ErrLost and the cause.
 func (t *Term) Err() error { return t.h.Err() }
 
-// Resign ends the term by deleting our node, so the next candidate leads at
+// Release ends the term by deleting our node, so the next candidate leads at
 // once. It is idempotent and safe after a loss; if the connection is down it
 // retries until ctx is done, then goes on in the background until the node
 // is gone or the session ends.
-func (t *Term) Resign(ctx context.Context) error {
+func (t *Term) Release(ctx context.Context) error {
 	if ctx == nil {
 		return fmt.Errorf("election: resign %s: nil context", t.path)
 	}
@@ -79,3 +79,5 @@ func (t *Term) Proclaim(ctx context.Context, value []byte) error {
 	}
 	return nil
 }
+
+var _ recipes.Fenced = (*Term)(nil)

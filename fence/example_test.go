@@ -84,10 +84,7 @@ func ExamplePostgres_InTx() {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	pg, err := fence.NewPostgres(db, "locks")
-	if err != nil {
-		log.Fatal(err)
-	}
+	pg := fence.NewPostgres(db, "locks")
 	if err := pg.CreateTable(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -113,10 +110,7 @@ func ExampleZooKeeper() {
 		log.Fatal(err)
 	}
 	defer sess.Close()
-	fences, err := fence.NewZooKeeper(sess, "/myapp/fences")
-	if err != nil {
-		log.Fatal(err)
-	}
+	fences := fence.NewZooKeeper(sess, "/myapp/fences")
 	var tok recipes.Token = 4294967300 // the writer's lease.Token(), sent with its request
 	if err := fences.Accept(ctx, "bucket/report.csv", tok); err != nil {
 		log.Fatal(err) // errors.Is(err, fence.ErrStale): reject the write

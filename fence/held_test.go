@@ -76,12 +76,10 @@ func newWorld(t *testing.T, zkc *zktest.Cluster) *world {
 		pgDBs: map[string]*sql.DB{}, heldTok: map[string]recipes.Token{},
 	}
 	var err error
-	w.zkc, err = fence.NewZooKeeper(zkc.Session(t), zktest.Root(t)+"/fence")
-	require.NoError(t, err)
+	w.zkc = fence.NewZooKeeper(zkc.Session(t), zktest.Root(t)+"/fence")
 
 	w.pgTable, w.dataTable = fence.PGTable(t), fence.PGTable(t)
-	w.pg, err = fence.NewPostgres(w.db, w.pgTable)
-	require.NoError(t, err)
+	w.pg = fence.NewPostgres(w.db, w.pgTable)
 	require.NoError(t, w.pg.CreateTable(ctx))
 	_, err = w.db.ExecContext(ctx, `CREATE TABLE `+w.dataTable+` (resource TEXT NOT NULL, token BIGINT NOT NULL)`)
 	require.NoError(t, err)
@@ -239,8 +237,7 @@ var helpers = []helper{
 			// connected says whether anything was sent.
 			db := fence.PGDB(t)
 			w.pgDBs[r] = db
-			p, err := fence.NewPostgres(db, w.pgTable)
-			require.NoError(t, err)
+			p := fence.NewPostgres(db, w.pgTable)
 			return p.InTxHeld(w.ctx, nil, r, "held-test", h, func(tx *sql.Tx) error {
 				w.fnCalled[r] = true
 				_, err := tx.ExecContext(w.ctx, `INSERT INTO `+w.dataTable+` (resource, token) VALUES ($1, $2)`, r, int64(h.Token()))
@@ -419,12 +416,12 @@ func TestHeldHelpersRefuseNilHolder(t *testing.T) {
 func TestHeldHelpersElectionTerm(t *testing.T) {
 	zkc := heldCluster(t)
 	w := newWorld(t, zkc)
-	term, err := election.New(zkc.Session(t), zktest.Root(t)+"/election").Campaign(w.ctx)
+	term, err := election.NewElection(zkc.Session(t), zktest.Root(t)+"/election").Acquire(w.ctx)
 	require.NoError(t, err)
 	requireSends(t, w, term)
 
-	require.NoError(t, term.Resign(w.ctx))
-	requireRefuses(t, w, term, fence.ErrNotHeld, election.ErrResigned)
+	require.NoError(t, term.Release(w.ctx))
+	requireRefuses(t, w, term, fence.ErrNotHeld, election.ErrReleased)
 }
 
 // losingHolder is a real lease that is really lost (its session expired on

@@ -50,6 +50,7 @@ const Schema = `CREATE TABLE IF NOT EXISTS %s (
 type Postgres struct {
 	db    *sql.DB
 	table string
+	err   error // a bad argument to NewPostgres, returned by every method
 
 	upsert, highest string
 }
@@ -60,16 +61,17 @@ var _ Checker = (*Postgres)(nil)
 // table name must be a plain SQL identifier, optionally schema-qualified
 // ("fencing.tokens"): ASCII letters, digits and '_', not starting with a
 // digit, at most 63 bytes per part. It is used unquoted, so PostgreSQL folds
-// it to lower case. Create the table with CreateTable or Schema.
-func NewPostgres(db *sql.DB, table string) (*Postgres, error) {
-	if db == nil {
-		return nil, errors.New("fence: nil *sql.DB")
-	}
+// it to lower case. Create the table with CreateTable or Schema. Bad
+// arguments are reported by its methods, like a recipe's.
+func NewPostgres(db *sql.DB, table string) *Postgres {
 	if table == "" {
 		table = DefaultTable
 	}
+	if db == nil {
+		return &Postgres{table: table, err: errors.New("fence: nil *sql.DB")}
+	}
 	if err := validIdent(table); err != nil {
-		return nil, err
+		return &Postgres{table: table, err: err}
 	}
 	return &Postgres{
 		db:    db,
@@ -79,7 +81,7 @@ ON CONFLICT (resource) DO UPDATE
    SET fencing_token = EXCLUDED.fencing_token, owner_id = EXCLUDED.owner_id, updated_at = now()
  WHERE l.fencing_token <= EXCLUDED.fencing_token`,
 		highest: `SELECT fencing_token FROM ` + table + ` WHERE resource = $1`,
-	}, nil
+	}
 }
 
 func validIdent(name string) error {
@@ -107,6 +109,9 @@ func (p *Postgres) Table() string { return p.table }
 
 // CreateTable creates the table (Schema) if it does not exist.
 func (p *Postgres) CreateTable(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
+	}
 	if _, err := p.db.ExecContext(ctx, fmt.Sprintf(Schema, p.table)); err != nil {
 		return fmt.Errorf("fence: create table %s: %w", p.table, err)
 	}
@@ -134,6 +139,9 @@ type querier interface {
 }
 
 func (p *Postgres) accept(ctx context.Context, q querier, resource, owner string, tok recipes.Token) error {
+	if p.err != nil {
+		return p.err
+	}
 	if err := checkArgs(resource, tok); err != nil {
 		return err
 	}
@@ -162,6 +170,9 @@ func (p *Postgres) accept(ctx context.Context, q querier, resource, owner string
 
 // Highest implements Checker.
 func (p *Postgres) Highest(ctx context.Context, resource string) (recipes.Token, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
 	tok, err := p.highestOn(ctx, p.db, resource)
 	if err != nil {
 		return 0, fmt.Errorf("fence: highest token for %q: %w", resource, err)
@@ -230,6 +241,9 @@ func (p *Postgres) InTxHeld(ctx context.Context, opts *sql.TxOptions, resource, 
 }
 
 func (p *Postgres) inTx(ctx context.Context, opts *sql.TxOptions, resource, owner string, tok recipes.Token, holder Holder, fn func(tx *sql.Tx) error) (err error) {
+	if p.err != nil {
+		return p.err
+	}
 	if err := checkArgs(resource, tok); err != nil {
 		return err
 	}

@@ -23,8 +23,7 @@ import (
 func pgChecker(t *testing.T, db *sql.DB) (*Postgres, func(t *testing.T, resource string) []recipes.Token) {
 	t.Helper()
 	ctx := ctxT(t, time.Minute)
-	p, err := NewPostgres(db, pgTable(t))
-	require.NoError(t, err)
+	p := NewPostgres(db, pgTable(t))
 	require.NoError(t, p.CreateTable(ctx))
 	require.NoError(t, p.CreateTable(ctx), "CreateTable is idempotent")
 	tb := p.Table()
@@ -67,16 +66,15 @@ func TestPostgresTableNames(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	for _, ok := range []string{"", "locks", "Fence_Tokens", "app.locks", "_x1"} {
-		_, err := NewPostgres(db, ok)
-		assert.NoError(t, err, ok)
+		assert.NoError(t, NewPostgres(db, ok).err, ok)
 	}
 	for _, bad := range []string{"1locks", "locks;DROP TABLE x", `"locks"`, "a.b.c", ".locks", "lo cks", "läcks",
 		"x23456789012345678901234567890123456789012345678901234567890abcd"} {
-		_, err := NewPostgres(db, bad)
-		assert.Error(t, err, bad)
+		err := NewPostgres(db, bad).Accept(context.Background(), "r", 1)
+		assert.ErrorContains(t, err, "table name", bad)
 	}
-	_, err = NewPostgres(nil, "")
-	assert.Error(t, err)
+	_, err = NewPostgres(nil, "").Highest(context.Background(), "r")
+	assert.ErrorContains(t, err, "nil *sql.DB")
 }
 
 // accountsTable creates an application table for InTx to guard.

@@ -36,8 +36,10 @@ import (
 // take effect later (a write already sent is not taken back); that only
 // records the token, which is safe.
 type ZooKeeper struct {
-	sess *recipes.Session
+	src  recipes.Source
 	base string
+	acl  []zk.ACL
+	err  error // a bad argument to NewZooKeeper, returned by every method
 
 	onAccept   func(resource string, version int32, tok recipes.Token) // tests
 	onConflict func()                                                  // tests: a compare-and-set lost a race
@@ -46,16 +48,34 @@ type ZooKeeper struct {
 var _ Checker = (*ZooKeeper)(nil)
 
 // NewZooKeeper returns a checker keeping its nodes under base (a path
-// relative to the session's chroot, validated by recipes.ValidatePath).
-// Nothing is created until the first Accept.
-func NewZooKeeper(s *recipes.Session, base string) (*ZooKeeper, error) {
-	if s == nil {
-		return nil, recipes.ErrNilSession
+// relative to the session's chroot, validated by recipes.ValidatePath) on
+// src: a *recipes.Session, or a *recipes.Client (each call then uses the
+// Client's live session: the nodes are persistent and outlive sessions).
+// Nothing is created until the first Accept. Bad arguments are reported by
+// its methods, like a recipe's.
+func NewZooKeeper(src recipes.Source, base string, opts ...Option) *ZooKeeper {
+	z := &ZooKeeper{src: src, base: base}
+	var o options
+	if err := o.apply(opts); err != nil {
+		z.err = err
+	} else if err := recipes.CheckSource(src); err != nil {
+		z.err = fmt.Errorf("fence: %w", err)
+	} else if err := recipes.ValidatePath(base); err != nil {
+		z.err = fmt.Errorf("fence: %w", err)
 	}
-	if err := recipes.ValidatePath(base); err != nil {
-		return nil, fmt.Errorf("fence: %w", err)
+	z.acl = o.acl
+	return z
+}
+
+// live returns a live session of the source, or the construction error.
+func (z *ZooKeeper) live(ctx context.Context) (*recipes.Session, error) {
+	if z.err != nil {
+		return nil, z.err
 	}
-	return &ZooKeeper{sess: s, base: base}, nil
+	if ctx == nil {
+		return nil, fmt.Errorf("fence: nil context")
+	}
+	return z.src.Live(ctx)
 }
 
 // Path returns the znode that holds resource's highest token, relative to
@@ -112,9 +132,13 @@ func (z *ZooKeeper) acceptWith(ctx context.Context, resource string, tok recipes
 	if check == nil {
 		check = func() error { return nil }
 	}
-	full := z.sess.Path(z.Path(resource))
-	err := recipes.Retry(ctx, z.sess, func(ctx context.Context) error {
-		return z.accept(ctx, resource, full, tok, check)
+	sess, err := z.live(ctx)
+	if err != nil {
+		return err
+	}
+	full := sess.Path(z.Path(resource))
+	err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		return z.accept(ctx, sess, resource, full, tok, check)
 	})
 	if err != nil && !errors.Is(err, ErrStale) && !errors.Is(err, ErrNotHeld) {
 		return fmt.Errorf("fence: accept token %s for %q at %s: %w", tok, resource, full, err)
@@ -122,12 +146,12 @@ func (z *ZooKeeper) acceptWith(ctx context.Context, resource string, tok recipes
 	return err
 }
 
-func (z *ZooKeeper) accept(ctx context.Context, resource, full string, tok recipes.Token, check func() error) error {
+func (z *ZooKeeper) accept(ctx context.Context, sess *recipes.Session, resource, full string, tok recipes.Token, check func() error) error {
 	data := []byte(tok.String())
 	for {
-		cur, version, err := z.read(ctx, full)
+		cur, version, err := z.read(ctx, sess, full)
 		if errors.Is(err, zk.ErrNoNode) {
-			err = z.create(ctx, full, data, check)
+			err = z.create(ctx, sess, full, data, check)
 			if errors.Is(err, zk.ErrNodeExists) {
 				z.conflict()
 				continue
@@ -146,7 +170,7 @@ func (z *ZooKeeper) accept(ctx context.Context, resource, full string, tok recip
 		if err := check(); err != nil {
 			return err
 		}
-		st, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (*zk.Stat, error) {
+		st, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
 			return c.Set(full, data, version)
 		})
 		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
@@ -170,12 +194,12 @@ func (z *ZooKeeper) conflict() {
 }
 
 // read returns the token stored at full and the node's version.
-func (z *ZooKeeper) read(ctx context.Context, full string) (recipes.Token, int32, error) {
+func (z *ZooKeeper) read(ctx context.Context, sess *recipes.Session, full string) (recipes.Token, int32, error) {
 	type got struct {
 		data []byte
 		st   *zk.Stat
 	}
-	g, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (got, error) {
+	g, err := recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
 		data, st, err := c.Get(full)
 		return got{data, st}, err
 	})
@@ -191,15 +215,19 @@ func (z *ZooKeeper) read(ctx context.Context, full string) (recipes.Token, int32
 
 // create creates full with data as a persistent node, and its missing
 // parents (without data). check runs right before each create of full.
-func (z *ZooKeeper) create(ctx context.Context, full string, data []byte, check func() error) error {
+func (z *ZooKeeper) create(ctx context.Context, sess *recipes.Session, full string, data []byte, check func() error) error {
 	mk := func(p string, data []byte) error {
 		if p == full {
 			if err := check(); err != nil {
 				return err
 			}
 		}
-		_, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (string, error) {
-			return c.Create(p, data, 0, z.sess.ACL())
+		acl := z.acl
+		if acl == nil {
+			acl = sess.ACL()
+		}
+		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) {
+			return c.Create(p, data, 0, acl)
 		})
 		return err
 	}
@@ -223,14 +251,18 @@ func (z *ZooKeeper) Highest(ctx context.Context, resource string) (recipes.Token
 	if resource == "" {
 		return 0, checkArgs(resource, 1)
 	}
-	full := z.sess.Path(z.Path(resource))
+	sess, err := z.live(ctx)
+	if err != nil {
+		return 0, err
+	}
+	full := sess.Path(z.Path(resource))
 	var tok recipes.Token
-	err := recipes.Retry(ctx, z.sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, z.sess, func(c *zk.Conn) (string, error) { return c.Sync(full) })
+	err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) { return c.Sync(full) })
 		if err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return err
 		}
-		tok, _, err = z.read(ctx, full)
+		tok, _, err = z.read(ctx, sess, full)
 		if errors.Is(err, zk.ErrNoNode) {
 			tok, err = 0, nil
 		}

@@ -20,8 +20,7 @@ func TestZooKeeper(t *testing.T) {
 	var conflicts atomic.Int64
 	t.Cleanup(func() { t.Logf("%d compare-and-set conflicts retried", conflicts.Load()) })
 	runSuite(t, suiteConfig{writers: 16, perWriter: 60, resources: 3}, func(t *testing.T) subject {
-		z, err := NewZooKeeper(sess, zktest.Root(t)+"/fence")
-		require.NoError(t, err)
+		z := NewZooKeeper(sess, zktest.Root(t)+"/fence")
 		z.onConflict = func() { conflicts.Add(1) }
 		// The log is the znode's own history: each accepted call wrote one
 		// version (create = 0, each set +1), so ordering by version gives
@@ -55,8 +54,7 @@ func TestZooKeeper(t *testing.T) {
 
 	t.Run("NodeLayout", func(t *testing.T) {
 		root := zktest.Root(t)
-		z, err := NewZooKeeper(sess, root)
-		require.NoError(t, err)
+		z := NewZooKeeper(sess, root)
 		ctx := ctxT(t, 10*time.Second)
 		const r = "..db/orders 17%"
 		require.NoError(t, z.Accept(ctx, r, 4294967300))
@@ -66,10 +64,12 @@ func TestZooKeeper(t *testing.T) {
 		assert.Equal(t, "4294967300", string(data))
 		assert.Zero(t, st.EphemeralOwner, "persistent")
 
-		_, err = NewZooKeeper(sess, "relative")
+		_, err = NewZooKeeper(sess, "relative").Highest(ctx, r)
 		assert.ErrorIs(t, err, recipes.ErrInvalidPath)
-		_, err = NewZooKeeper(nil, root)
+		err = NewZooKeeper(nil, root).Accept(ctx, r, 1)
 		assert.ErrorIs(t, err, recipes.ErrNilSession)
+		err = NewZooKeeper(sess, root, WithACL(nil)).Accept(ctx, r, 1)
+		assert.ErrorContains(t, err, "empty ACL")
 	})
 
 	t.Run("ManyCheckersOneBase", func(t *testing.T) {
@@ -77,8 +77,7 @@ func TestZooKeeper(t *testing.T) {
 		base := zktest.Root(t)
 		var zs []*ZooKeeper
 		for range 4 {
-			z, err := NewZooKeeper(zkc.Session(t), base)
-			require.NoError(t, err)
+			z := NewZooKeeper(zkc.Session(t), base)
 			zs = append(zs, z)
 		}
 		ctx := ctxT(t, time.Minute)

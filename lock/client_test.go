@@ -177,7 +177,7 @@ func TestClientFamilyAcrossSessions(t *testing.T) {
 	sem := lock.NewSemaphore(client, root+"/sem", 2)
 	ml := lock.NewMultiLock(client, []string{root + "/b", root + "/a"})
 
-	r, err := rw.RLock(ctx)
+	r, err := rw.AcquireRead(ctx)
 	require.NoError(t, err)
 	release(t, r)
 	p, err := sem.Acquire(ctx)
@@ -185,7 +185,7 @@ func TestClientFamilyAcrossSessions(t *testing.T) {
 	release(t, p)
 
 	// Held across the expiry: all lost.
-	w1, err := rw.Lock(ctx)
+	w1, err := rw.Acquire(ctx)
 	require.NoError(t, err)
 	p1, err := sem.Acquire(ctx)
 	require.NoError(t, err)
@@ -198,13 +198,13 @@ func TestClientFamilyAcrossSessions(t *testing.T) {
 	closedWithin(t, m1.Done(), patience, "the multi-lease is lost")
 	require.ErrorIs(t, m1.Err(), lock.ErrLost)
 
-	w2, err := rw.Lock(ctx)
+	w2, err := rw.Acquire(ctx)
 	require.NoError(t, err)
 	require.Greater(t, w2.Token(), w1.Token())
-	_, err = rw.TryRLock(ctx)
+	_, err = rw.TryAcquireRead(ctx)
 	require.ErrorIs(t, err, lock.ErrLocked)
 	release(t, w2)
-	r2, err := rw.TryRLock(ctx)
+	r2, err := rw.TryAcquireRead(ctx)
 	require.NoError(t, err)
 	release(t, r2)
 
@@ -223,8 +223,8 @@ func TestClientFamilyAcrossSessions(t *testing.T) {
 	for _, l := range m2.Leases() {
 		require.NoError(t, l.Err())
 	}
-	tok1, _ := m1.Token(root + "/a")
-	tok2, ok := m2.Token(root + "/a")
+	tok1, _ := m1.TokenOf(root + "/a")
+	tok2, ok := m2.TokenOf(root + "/a")
 	require.True(t, ok)
 	require.Greater(t, tok2, tok1)
 	cs, err := lock.NewMutex(s2, root+"/b").Contenders(ctx)
@@ -254,7 +254,7 @@ func TestClientBadSources(t *testing.T) {
 			require.ErrorIs(t, err, recipes.ErrNilSession)
 			_, err = lock.NewMutex(src, "/a").Contenders(ctx)
 			require.ErrorIs(t, err, recipes.ErrNilSession)
-			_, err = lock.NewRWMutex(src, "/a").TryRLock(ctx)
+			_, err = lock.NewRWMutex(src, "/a").TryAcquireRead(ctx)
 			require.ErrorIs(t, err, recipes.ErrNilSession)
 			_, err = lock.NewSemaphore(src, "/a", 1).Acquire(ctx)
 			require.ErrorIs(t, err, recipes.ErrNilSession)

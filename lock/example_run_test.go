@@ -28,14 +28,14 @@ func ExampleRWMutex() {
 	defer sess.Close()
 	rw := lock.NewRWMutex(sess, "/examples/config")
 
-	r1, _ := rw.RLock(ctx)
-	r2, err := rw.TryRLock(ctx)
+	r1, _ := rw.AcquireRead(ctx)
+	r2, err := rw.TryAcquireRead(ctx)
 	fmt.Println("second reader:", err)
-	_, err = rw.TryLock(ctx)
+	_, err = rw.TryAcquire(ctx)
 	fmt.Println("writer while read:", errors.Is(err, lock.ErrLocked))
 	r1.Release(ctx)
 	r2.Release(ctx)
-	w, err := rw.TryLock(ctx)
+	w, err := rw.TryAcquire(ctx)
 	fmt.Println("writer once readers left:", err)
 	w.Release(ctx)
 	// Output:
@@ -76,8 +76,8 @@ func ExampleMultiLock() {
 		panic(err)
 	}
 	defer held.Release(ctx)
-	ta, _ := held.Token("/examples/accounts/a")
-	tb, _ := held.Token("/examples/accounts/b")
+	ta, _ := held.TokenOf("/examples/accounts/a")
+	tb, _ := held.TokenOf("/examples/accounts/b")
 	fmt.Println("members:", len(held.Leases()), "tokens positive:", ta > 0 && tb > 0)
 	// Output: members: 2 tokens positive: true
 }

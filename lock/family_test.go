@@ -69,9 +69,9 @@ func TestRWMutexReadersShareWritersExclude(t *testing.T) {
 					var l *lock.Lease
 					var err error
 					if write {
-						l, err = rw.Lock(ctx)
+						l, err = rw.Acquire(ctx)
 					} else {
-						l, err = rw.RLock(ctx)
+						l, err = rw.AcquireRead(ctx)
 					}
 					if err != nil {
 						errs <- err
@@ -108,17 +108,17 @@ func TestRWMutexFIFOAndTry(t *testing.T) {
 	ctx := testCtx(t)
 	rw1 := lock.NewRWMutex(zkc.Session(t), root)
 	rw2 := lock.NewRWMutex(zkc.Session(t), root)
-	r1, err := rw1.RLock(ctx)
+	r1, err := rw1.AcquireRead(ctx)
 	require.NoError(t, err)
-	r2, err := rw2.TryRLock(ctx)
+	r2, err := rw2.TryAcquireRead(ctx)
 	require.NoError(t, err, "readers share")
-	_, err = rw2.TryLock(ctx)
+	_, err = rw2.TryAcquire(ctx)
 	require.ErrorIs(t, err, lock.ErrLocked, "a writer must wait for readers")
 
 	// A queued writer blocks later readers (FIFO, no writer starvation).
 	wGot := make(chan *lock.Lease, 1)
 	go func() {
-		l, err := rw2.Lock(ctx)
+		l, err := rw2.Acquire(ctx)
 		if err != nil {
 			t.Error(err)
 		}
@@ -126,9 +126,9 @@ func TestRWMutexFIFOAndTry(t *testing.T) {
 	}()
 	obs := zkc.Conn(t)
 	waitFor(t, func() bool { return len(children(t, obs, root)) == 3 })
-	_, err = rw1.TryRLock(ctx)
+	_, err = rw1.TryAcquireRead(ctx)
 	require.ErrorIs(t, err, lock.ErrLocked, "a reader must queue behind a waiting writer")
-	require.Len(t, children(t, obs, root), 3, "TryRLock left a node behind")
+	require.Len(t, children(t, obs, root), 3, "TryAcquireRead left a node behind")
 
 	require.NoError(t, r1.Release(ctx))
 	select {
@@ -160,21 +160,21 @@ func TestRWMutexCuratorNames(t *testing.T) {
 	reader, err := obs.Create(root+"/_c_0b7d3a55-1f0e-4c8e-9a57-0c9b4d1e2f30-__READ__", nil,
 		zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
-	l, err := rw.TryRLock(ctx)
+	l, err := rw.TryAcquireRead(ctx)
 	require.NoError(t, err, "a Curator reader must not block our reader")
 	require.NoError(t, l.Release(ctx))
-	_, err = rw.TryLock(ctx)
+	_, err = rw.TryAcquire(ctx)
 	require.ErrorIs(t, err, lock.ErrLocked, "a Curator reader must block our writer")
 	require.NoError(t, obs.Delete(reader, -1))
 
 	writer, err := obs.Create(root+"/_c_5e2f9c1a-7d44-4b0b-8f1e-2a6c3b9d8e71-__WRIT__", nil,
 		zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
-	_, err = rw.TryRLock(ctx)
+	_, err = rw.TryAcquireRead(ctx)
 	require.ErrorIs(t, err, lock.ErrLocked, "a Curator writer must block our reader")
 	got := make(chan error, 1)
 	go func() {
-		l, err := rw.RLock(ctx)
+		l, err := rw.AcquireRead(ctx)
 		if err == nil {
 			err = l.Release(ctx)
 		}
@@ -328,7 +328,7 @@ func TestMultiLockNoDeadlock(t *testing.T) {
 					if holders[p].Add(1) != 1 {
 						violations.Add(1)
 					}
-					if _, ok := ml2.Token(p); !ok {
+					if _, ok := ml2.TokenOf(p); !ok {
 						errs <- fmt.Errorf("no token for %s", p)
 					}
 				}

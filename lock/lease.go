@@ -49,3 +49,8 @@ func (l *Lease) Release(ctx context.Context) error {
 	}
 	return l.h.Release(ctx)
 }
+
+var (
+	_ recipes.Fenced = (*Lease)(nil)
+	_ recipes.Held   = (*MultiLease)(nil)
+)

@@ -146,9 +146,9 @@ func newMultiLease(leases []*Lease) *MultiLease {
 // Leases returns the member leases in acquisition (path) order.
 func (ml *MultiLease) Leases() []*Lease { return append([]*Lease(nil), ml.leases...) }
 
-// Token returns the fencing token of the member whose lock is at path
+// TokenOf returns the fencing token of the member whose lock is at path
 // (the path given to NewMultiLock), or false.
-func (ml *MultiLease) Token(path string) (Token, bool) {
+func (ml *MultiLease) TokenOf(path string) (Token, bool) {
 	for _, l := range ml.leases {
 		if lockPathOf(l) == path {
 			return l.Token(), true

@@ -37,27 +37,27 @@ func NewRWMutex(src recipes.Source, path string, opts ...Option) *RWMutex {
 	return &RWMutex{newQueue(src, path, rwKinds, opts)}
 }
 
-// RLock blocks until a read lease is held, ctx is done or the session is
+// AcquireRead blocks until a read lease is held, ctx is done or the session is
 // over.
-func (rw *RWMutex) RLock(ctx context.Context) (*Lease, error) {
+func (rw *RWMutex) AcquireRead(ctx context.Context) (*Lease, error) {
 	return rw.acquire(ctx, ReadKind, readBlocker, false)
 }
 
-// TryRLock takes a read lease if no writer holds or waits ahead, else
+// TryAcquireRead takes a read lease if no writer holds or waits ahead, else
 // returns ErrLocked at once, leaving no node behind.
-func (rw *RWMutex) TryRLock(ctx context.Context) (*Lease, error) {
+func (rw *RWMutex) TryAcquireRead(ctx context.Context) (*Lease, error) {
 	return rw.acquire(ctx, ReadKind, readBlocker, true)
 }
 
-// Lock blocks until the write lease is held, ctx is done or the session is
+// Acquire blocks until the write lease is held, ctx is done or the session is
 // over.
-func (rw *RWMutex) Lock(ctx context.Context) (*Lease, error) {
+func (rw *RWMutex) Acquire(ctx context.Context) (*Lease, error) {
 	return rw.acquire(ctx, WriteKind, contend.Predecessor, false)
 }
 
-// TryLock takes the write lease if nobody holds or waits ahead, else
+// TryAcquire takes the write lease if nobody holds or waits ahead, else
 // returns ErrLocked at once, leaving no node behind.
-func (rw *RWMutex) TryLock(ctx context.Context) (*Lease, error) {
+func (rw *RWMutex) TryAcquire(ctx context.Context) (*Lease, error) {
 	return rw.acquire(ctx, WriteKind, contend.Predecessor, true)
 }
 

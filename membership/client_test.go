@@ -74,11 +74,11 @@ func TestJoinOnClientStaysAfterExpiry(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	c := newClient(t, zkc.Addrs())
-	observer := membership.New(zkc.Session(t), root)
+	observer := membership.NewGroup(zkc.Session(t), root)
 	changes := observer.Watch(ctx)
 	require.Empty(t, next(t, changes))
 
-	m, err := membership.New(c, root).Join(ctx, "worker-1", []byte("10.0.0.1:80"))
+	m, err := membership.NewGroup(c, root).Acquire(ctx, "worker-1", []byte("10.0.0.1:80"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"worker-1"}, next(t, changes))
 	s1 := liveSession(t, c)
@@ -94,8 +94,8 @@ func TestJoinOnClientStaysAfterExpiry(t *testing.T) {
 	require.Equal(t, liveSession(t, c).ID(), back.Session, "on the Client's session")
 	stillMember(t, m)
 
-	require.NoError(t, m.Leave(ctx))
-	require.ErrorIs(t, m.Err(), membership.ErrLeft)
+	require.NoError(t, m.Release(ctx))
+	require.ErrorIs(t, m.Err(), membership.ErrReleased)
 	require.Empty(t, next(t, changes), "gone after Leave")
 	waitMembers(t, observer, nil)
 }
@@ -111,8 +111,8 @@ func TestJoinOnClientStaysAfterPartition(t *testing.T) {
 	ctx := testCtx(t)
 	p := zkc.Proxy(t)
 	c := newClient(t, p.Addrs())
-	observer := membership.New(zkc.Session(t), root)
-	m, err := membership.New(c, root).Join(ctx, "worker-2", []byte("d"))
+	observer := membership.NewGroup(zkc.Session(t), root)
+	m, err := membership.NewGroup(c, root).Acquire(ctx, "worker-2", []byte("d"))
 	require.NoError(t, err)
 	s1 := liveSession(t, c)
 	waitMember(t, observer, "worker-2", "joined", func(id int64) bool { return id == s1.ID() })
@@ -130,7 +130,7 @@ func TestJoinOnClientStaysAfterPartition(t *testing.T) {
 	require.Equal(t, liveSession(t, c).ID(), back.Session)
 	require.Equal(t, "d", string(back.Data))
 	stillMember(t, m)
-	require.NoError(t, m.Leave(ctx))
+	require.NoError(t, m.Release(ctx))
 	waitMembers(t, observer, nil)
 }
 
@@ -140,7 +140,7 @@ func TestJoinOnClientRecreatesDeletedNode(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	c := newClient(t, zkc.Addrs())
-	m, err := membership.New(c, root).Join(ctx, "w", []byte("v"))
+	m, err := membership.NewGroup(c, root).Acquire(ctx, "w", []byte("v"))
 	require.NoError(t, err)
 	conn := zkc.Conn(t)
 	_, st, err := conn.Get(root + "/w")
@@ -162,7 +162,7 @@ func TestJoinOnClientRecreatesDeletedNode(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling server state
 	}
 	stillMember(t, m)
-	require.NoError(t, m.Leave(ctx))
+	require.NoError(t, m.Release(ctx))
 	_, err = conn.Sync(root)
 	require.NoError(t, err)
 	_, _, err = conn.Get(root + "/w")
@@ -178,7 +178,7 @@ func TestWatchOnClientAcrossExpiry(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
 	c := newClient(t, zkc.Addrs())
-	changes := membership.New(c, root).Watch(ctx)
+	changes := membership.NewGroup(c, root).Watch(ctx)
 	var seen [][]string
 	recv := func(want []string, what string) {
 		t.Helper()
@@ -187,16 +187,16 @@ func TestWatchOnClientAcrossExpiry(t *testing.T) {
 		require.Equal(t, want, got, what)
 	}
 	recv([]string{}, "empty")
-	w1, err := membership.New(zkc.Session(t), root).Join(ctx, "a", nil)
+	w1, err := membership.NewGroup(zkc.Session(t), root).Acquire(ctx, "a", nil)
 	require.NoError(t, err)
 	recv([]string{"a"}, "a joined")
 
 	s1 := liveSession(t, c)
 	zkc.Expire(t, s1)
-	_, err = membership.New(zkc.Session(t), root).Join(ctx, "b", nil)
+	_, err = membership.NewGroup(zkc.Session(t), root).Acquire(ctx, "b", nil)
 	require.NoError(t, err)
 	recv([]string{"a", "b"}, "b joined around the watcher's expiry")
-	require.NoError(t, w1.Leave(ctx))
+	require.NoError(t, w1.Release(ctx))
 	recv([]string{"b"}, "a left after the watcher reconnected")
 	require.NotEqual(t, s1.ID(), liveSession(t, c).ID())
 
@@ -217,8 +217,8 @@ func TestClientCloseEndsMembership(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	c := newClient(t, zkc.Addrs())
-	g := membership.New(c, root)
-	m, err := g.Join(ctx, "w", nil)
+	g := membership.NewGroup(c, root)
+	m, err := g.Acquire(ctx, "w", nil)
 	require.NoError(t, err)
 	changes := g.Watch(ctx)
 	require.Equal(t, []string{"w"}, next(t, changes))
@@ -237,8 +237,8 @@ func TestClientCloseEndsMembership(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("watch not closed after the Client was closed")
 	}
-	require.NoError(t, m.Leave(ctx), "Leave after the end")
-	_, err = g.Join(ctx, "w", nil)
+	require.NoError(t, m.Release(ctx), "Leave after the end")
+	_, err = g.Acquire(ctx, "w", nil)
 	require.ErrorIs(t, err, recipes.ErrClientClosed)
-	waitMembers(t, membership.New(zkc.Session(t), root), nil)
+	waitMembers(t, membership.NewGroup(zkc.Session(t), root), nil)
 }

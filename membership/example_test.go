@@ -21,7 +21,7 @@ func ExampleGroup() {
 		panic(err)
 	}
 	defer worker.Close()
-	m, err := membership.New(worker, "/examples/workers").Join(ctx, "worker-1", []byte("10.0.0.7:8080"))
+	m, err := membership.NewGroup(worker, "/examples/workers").Acquire(ctx, "worker-1", []byte("10.0.0.7:8080"))
 	if err != nil {
 		panic(err)
 	}
@@ -31,14 +31,14 @@ func ExampleGroup() {
 		panic(err)
 	}
 	defer scheduler.Close()
-	live, err := membership.New(scheduler, "/examples/workers").Members(ctx)
+	live, err := membership.NewGroup(scheduler, "/examples/workers").Members(ctx)
 	if err != nil {
 		panic(err)
 	}
 	for _, w := range live {
 		fmt.Printf("%s at %s\n", w.ID, w.Data)
 	}
-	if err := m.Leave(ctx); err != nil {
+	if err := m.Release(ctx); err != nil {
 		panic(err)
 	}
 	// Output: worker-1 at 10.0.0.7:8080
@@ -57,17 +57,17 @@ func skipWithoutZooKeeper(m *testing.M) {
 // A worker that stays in the group for as long as it runs joins on a
 // Client: when its session is lost it joins again on the next one.
 // Compiled, not run.
-func ExampleGroup_Join_client() {
+func ExampleGroup_Acquire_client() {
 	ctx := context.Background()
 	client, err := recipes.NewClient([]string{"localhost:2181"}, nil)
 	if err != nil {
 		panic(err)
 	}
 	defer client.Close()
-	m, err := membership.New(client, "/examples/workers").Join(ctx, "worker-1", []byte("10.0.0.7:8080"))
+	m, err := membership.NewGroup(client, "/examples/workers").Acquire(ctx, "worker-1", []byte("10.0.0.7:8080"))
 	if err != nil {
 		panic(err)
 	}
-	defer m.Leave(ctx)
+	defer m.Release(ctx)
 	<-ctx.Done() // serve
 }

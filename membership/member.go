@@ -13,45 +13,55 @@ import (
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
-// Membership is our presence in a group. It ends when we Leave, when the
-// session is over, or when the node is deleted by someone else. On a
-// Client it outlives sessions and deletions: it ends only when we Leave or
-// the Client is closed (see the package doc).
+// Membership is our presence in a group, a recipes.Held. It ends when we
+// Release it, when the session is over, or when the node is deleted by
+// someone else. On a Client it outlives sessions and deletions: it ends
+// only when we Release it or the Client is closed (see the package doc).
 type Membership struct {
 	g    *Group
 	id   string
 	data []byte // on a Client: what the node is created with again
 
-	done chan struct{}
-	stop chan struct{}
-	once sync.Once
-	mu   sync.Mutex
-	err  error
-	sess *recipes.Session // the session our node was last created on
-	full string           // our node's path on sess
+	done  chan struct{}
+	stop  chan struct{}
+	once  sync.Once
+	mu    sync.Mutex
+	err   error
+	sess  *recipes.Session // the session our node was last created on
+	full  string           // our node's path on sess
+	czxid int64            // our node's czxid: the Token
+
+	ctxOut    context.Context // cancelled by end, with its error as cause
+	cancelOut context.CancelCauseFunc
 
 	// On a Client only: the keeper goroutine, which creates our node again
-	// on each new session, runs under ctx (cancelled by Leave) and closes
+	// on each new session, runs under ctx (cancelled by Release) and closes
 	// kept when it ends.
 	ctx    context.Context
 	cancel context.CancelFunc
 	kept   chan struct{}
 }
 
-func (g *Group) newMembership(sess *recipes.Session, id, full string) *Membership {
-	return &Membership{g: g, id: id, sess: sess, full: full, done: make(chan struct{}), stop: make(chan struct{})}
+func (g *Group) newMembership(sess *recipes.Session, id, full string, czxid int64) *Membership {
+	m := &Membership{g: g, id: id, sess: sess, full: full, czxid: czxid, done: make(chan struct{}), stop: make(chan struct{})}
+	m.ctxOut, m.cancelOut = context.WithCancelCause(context.Background())
+	return m
 }
 
 // watchMember watches our node on a Session source until it goes.
 func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, error) {
 	sess := g.fixed.sess
-	m := g.newMembership(sess, id, full)
+	var czxid int64
 	watch, err := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
-		_, _, w, err := c.GetW(full)
+		_, st, w, err := c.GetW(full)
+		if err == nil {
+			czxid = st.Czxid
+		}
 		return w, err
 	})
+	m := g.newMembership(sess, id, full, czxid)
 	if err != nil {
-		m.Leave(context.WithoutCancel(ctx))
+		m.Release(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 	}
 	if !sess.Go(func() {
@@ -73,20 +83,17 @@ func (g *Group) joinLasting(ctx context.Context, id string, data []byte) (*Membe
 		if err != nil {
 			return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 		}
-		full, watch, err := g.joinOn(ctx, sess, id, data)
+		full, watch, czxid, err := g.joinOn(ctx, sess, id, data)
 		if err != nil {
 			if g.again(ctx, sess) {
 				continue // the session ended: join on the next one
 			}
 			return nil, err
 		}
-		m := g.newMembership(sess, id, full)
+		m := g.newMembership(sess, id, full, czxid)
 		m.data = data
 		m.ctx, m.cancel = context.WithCancel(context.Background())
 		m.kept = make(chan struct{})
-		if g.onJoin != nil {
-			g.onJoin(sess, m)
-		}
 		go m.keep(sess, full, watch)
 		return m, nil
 	}
@@ -94,18 +101,22 @@ func (g *Group) joinLasting(ctx context.Context, id string, data []byte) (*Membe
 
 // joinOn creates our node on sess and watches it. On error no node of ours
 // is left on sess: one created before ctx ended is deleted.
-func (g *Group) joinOn(ctx context.Context, sess *recipes.Session, id string, data []byte) (string, <-chan zk.Event, error) {
+func (g *Group) joinOn(ctx context.Context, sess *recipes.Session, id string, data []byte) (string, <-chan zk.Event, int64, error) {
 	dir := sess.Path(g.path)
 	full := dir + "/" + id
 	for {
 		if err := g.create(ctx, sess, dir, id, data, true); err != nil {
-			return "", nil, err
+			return "", nil, 0, err
 		}
 		var watch <-chan zk.Event
+		var czxid int64
 		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
 			var err error
 			watch, err = recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
-				_, _, w, err := c.GetW(full)
+				_, st, w, err := c.GetW(full)
+				if err == nil {
+					czxid = st.Czxid
+				}
 				return w, err
 			})
 			return err
@@ -118,9 +129,9 @@ func (g *Group) joinOn(ctx context.Context, sess *recipes.Session, id string, da
 		}
 		if err != nil {
 			g.drop(ctx, sess, full)
-			return "", nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
+			return "", nil, 0, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 		}
-		return full, watch, nil
+		return full, watch, czxid, nil
 	}
 }
 
@@ -149,7 +160,20 @@ func (m *Membership) ID() string { return m.id }
 // Done is closed when the membership is over.
 func (m *Membership) Done() <-chan struct{} { return m.done }
 
-// Err is nil while we are a member; then ErrLeft, or an error wrapping
+// Token returns the czxid of our member node: a fencing token for what the
+// member does as id. A later node of the same id (on a Client, our own
+// node created again on a new session) has a larger one.
+func (m *Membership) Token() recipes.Token {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return recipes.Token(m.czxid)
+}
+
+// Context returns a context that is cancelled when the membership ends,
+// with Err as its cause.
+func (m *Membership) Context() context.Context { return m.ctxOut }
+
+// Err is nil while we are a member; then ErrReleased, or an error wrapping
 // ErrGone and the cause (the session's end, or the node's deletion; on a
 // Client, the Client's closing or what stopped us from joining again).
 func (m *Membership) Err() error {
@@ -163,6 +187,7 @@ func (m *Membership) end(err error) {
 		m.mu.Lock()
 		m.err = err
 		m.mu.Unlock()
+		m.cancelOut(err)
 		close(m.done)
 	})
 }
@@ -176,7 +201,7 @@ func (m *Membership) node() (*recipes.Session, string) {
 
 // monitorOn watches our node on sess, re-arming its watch after data
 // changes and reconnects, until the node goes or the session ends (it
-// returns why, wrapping ErrGone) or Leave stops it (it returns nil).
+// returns why, wrapping ErrGone) or Release stops it (it returns nil).
 func (m *Membership) monitorOn(sess *recipes.Session, full string, watch <-chan zk.Event) error {
 	for {
 		_, changed := sess.Changed()
@@ -213,13 +238,13 @@ func (m *Membership) monitorOn(sess *recipes.Session, full string, watch <-chan 
 // keep is the keeper of a membership on a source that outlives its
 // sessions: it watches our node and, when it goes (the session ended, or
 // someone deleted it), creates it again on the source's live session,
-// until Leave or the source's end.
+// until Release or the source's end.
 func (m *Membership) keep(sess *recipes.Session, full string, watch <-chan zk.Event) {
 	defer close(m.kept)
 	for {
 		cause := m.monitorOn(sess, full, watch)
 		if cause == nil {
-			return // Leave
+			return // Release
 		}
 		if !m.g.lasting {
 			m.end(cause) // a source that ends with its session
@@ -239,7 +264,7 @@ func (m *Membership) keep(sess *recipes.Session, full string, watch <-chan zk.Ev
 }
 
 // rejoin creates our node again on the source's live session, retrying
-// with backoff; ok is false when the membership ended or Leave began.
+// with backoff; ok is false when the membership ended or Release began.
 func (m *Membership) rejoin() (sess *recipes.Session, full string, watch <-chan zk.Event, ok bool) {
 	g := m.g
 	b := backoff.NewExponentialBackOff()
@@ -252,16 +277,13 @@ func (m *Membership) rejoin() (sess *recipes.Session, full string, watch <-chan 
 			}
 			return nil, "", nil, false
 		}
-		full, watch, err := g.joinOn(m.ctx, s, m.id, m.data)
+		full, watch, czxid, err := g.joinOn(m.ctx, s, m.id, m.data)
 		switch {
 		case err == nil:
 			m.mu.Lock()
-			m.sess, m.full = s, full
+			m.sess, m.full, m.czxid = s, full, czxid
 			m.mu.Unlock()
 			s.Logger().Info("membership: joined again", "group", g.path, "id", m.id, "session", fmt.Sprintf("0x%x", s.ID()))
-			if g.onJoin != nil {
-				g.onJoin(s, m)
-			}
 			return s, full, watch, true
 		case m.ctx.Err() != nil:
 			return nil, "", nil, false
@@ -284,11 +306,11 @@ func (m *Membership) rejoin() (sess *recipes.Session, full string, watch <-chan 
 	}
 }
 
-// Leave removes us from the group (deletes our node), retrying across
+// Release leaves the group (deletes our node), retrying across
 // disconnects until ctx is done. It is idempotent. On a Client it first
 // stops the membership from joining again (waiting, within ctx, for a
 // join under way to finish).
-func (m *Membership) Leave(ctx context.Context) error {
+func (m *Membership) Release(ctx context.Context) error {
 	if ctx == nil {
 		return fmt.Errorf("membership: leave %s: nil context", m.g.path)
 	}
@@ -309,7 +331,7 @@ func (m *Membership) Leave(ctx context.Context) error {
 	}
 	sess, full := m.node()
 	if sess.Err() != nil {
-		m.end(ErrLeft)
+		m.end(ErrReleased)
 		return nil
 	}
 	err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
@@ -324,6 +346,8 @@ func (m *Membership) Leave(ctx context.Context) error {
 	if err != nil && sess.Err() == nil {
 		return fmt.Errorf("membership: leave %s: %w", m.g.path, err)
 	}
-	m.end(ErrLeft)
+	m.end(ErrReleased)
 	return nil
 }
+
+var _ recipes.Fenced = (*Membership)(nil)

@@ -5,7 +5,7 @@
 //
 // # Sessions and Clients
 //
-// New takes a recipes.Source. On a *recipes.Session a Membership ends with
+// NewGroup takes a recipes.Source. On a *recipes.Session a Membership ends with
 // that session, and Watch's channel closes when it ends. On a
 // *recipes.Client, which replaces a lost session with a new one, a member
 // stays in the group across sessions: when its session ends (expiry, a
@@ -14,15 +14,16 @@
 // current session, first waiting for a node of an old session to go. The
 // node is absent meanwhile (a member is only as present as its session),
 // and other members see it come back with a new session id. The Membership
-// ends only with Leave, or when the Client is closed or the server refuses
+// ends only with Release, or when the Client is closed or the server refuses
 // the node for a reason a new session would not cure (ErrGone wrapping
 // that). Members and Watch read on the current session, syncing a new
 // session's server with the ensemble leader first so they never go back
 // to an older state; Watch's channel stays open across sessions and closes
 // when its ctx is done or the Client is closed.
 //
-// Keep, the older way to survive session losses, is deprecated: it is Join
-// on a source that connects a new Session with its connect function.
+// A Membership satisfies recipes.Held: Acquire joins, Release leaves, and
+// its Token is the czxid of the member node (a later incarnation of the
+// same id has a larger one).
 package membership
 
 import (
@@ -40,8 +41,8 @@ import (
 )
 
 var (
-	// ErrLeft is Membership.Err after Leave.
-	ErrLeft = errors.New("membership: left the group")
+	// ErrReleased is Membership.Err after Release.
+	ErrReleased = errors.New("membership: left the group")
 	// ErrGone is wrapped by Membership.Err when the membership ended
 	// because the session ended or the node was deleted (on a Client: the
 	// Client was closed, or the node could not be created again).
@@ -54,22 +55,23 @@ type Group struct {
 	lasting bool     // src outlives its sessions (a Client)
 	fixed   *binding // the group on a *Session source, bound once
 	path    string
+	opts    options
 	err     error
-
-	// onJoin, when set, is called after every join of a Membership of this
-	// group, before the membership is watched (Keep's joined).
-	onJoin func(*recipes.Session, *Membership)
 
 	mu  sync.Mutex
 	cur *binding // the group on the source's latest session
 }
 
-// New returns the group at path (relative to the chroot) on src: a
+// NewGroup returns the group at path (relative to the chroot) on src: a
 // *recipes.Session, or a *recipes.Client to stay in the group and keep
 // watching it across sessions (see the package doc). Bad arguments are
 // reported by its methods.
-func New(src recipes.Source, path string) *Group {
+func NewGroup(src recipes.Source, path string, opts ...Option) *Group {
 	g := &Group{src: src, path: path}
+	if err := g.opts.apply(opts); err != nil {
+		g.err = err
+		return g
+	}
 	if sess, ok := src.(*recipes.Session); ok {
 		if sess == nil {
 			g.err = fmt.Errorf("membership: %w", recipes.ErrNilSession)
@@ -115,15 +117,15 @@ func validID(id string) error {
 	return nil
 }
 
-// Join adds this session to the group as id with data. If a node for id
-// already exists and belongs to another session (a previous incarnation
-// whose session has not expired yet, or another process using the same id),
-// Join waits for it to go, bounded by ctx.
+// Acquire joins the group as id with data. If a node for id already exists
+// and belongs to another session (a previous incarnation whose session has
+// not expired yet, or another process using the same id), Acquire waits for
+// it to go, bounded by ctx.
 //
-// On a Client, Join waits for a live session, and the Membership stays in
-// the group across sessions until Leave (see the package doc). If Join
-// fails, no node of ours is left behind.
-func (g *Group) Join(ctx context.Context, id string, data []byte) (*Membership, error) {
+// On a Client, Acquire waits for a live session, and the Membership stays
+// in the group across sessions until Release (see the package doc). If
+// Acquire fails, no node of ours is left behind.
+func (g *Group) Acquire(ctx context.Context, id string, data []byte) (*Membership, error) {
 	if err := g.check(ctx, "join"); err != nil {
 		return nil, err
 	}
@@ -157,13 +159,13 @@ func (g *Group) create(ctx context.Context, sess *recipes.Session, dir, id strin
 		}
 		_, changed := sess.Changed()
 		_, err := recipes.Call(cctx, sess, func(c *zk.Conn) (string, error) {
-			return c.Create(full, data, zk.FlagEphemeral, sess.ACL())
+			return c.Create(full, data, zk.FlagEphemeral, g.opts.aclOn(sess))
 		})
 		switch {
 		case err == nil:
 			return nil
 		case errors.Is(err, zk.ErrNoNode):
-			if err := ensureParents(ctx, sess, dir); err != nil {
+			if err := ensureParents(ctx, sess, dir, g.opts.aclOn(sess)); err != nil {
 				return fmt.Errorf("membership: join %s: %w", g.path, err)
 			}
 			continue
@@ -400,13 +402,13 @@ func fingerprint(ms []Member) string {
 	return b.String()
 }
 
-func ensureParents(ctx context.Context, sess *recipes.Session, full string) error {
+func ensureParents(ctx context.Context, sess *recipes.Session, full string, acl []zk.ACL) error {
 	for i := 1; i <= len(full); i++ {
 		if i < len(full) && full[i] != '/' {
 			continue
 		}
 		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) {
-			return c.Create(full[:i], nil, zk.FlagPersistent, sess.ACL())
+			return c.Create(full[:i], nil, zk.FlagPersistent, acl)
 		})
 		if err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return err

@@ -61,15 +61,15 @@ func TestJoinLeaveExpiryWatch(t *testing.T) {
 	zkc := zktest.Shared(t, zktest.Config{})
 	root := zktest.Root(t)
 	ctx := testCtx(t)
-	observer := membership.New(zkc.Session(t), root)
+	observer := membership.NewGroup(zkc.Session(t), root)
 	changes := observer.Watch(ctx)
 	require.Empty(t, next(t, changes))
 
 	s1, s2 := zkc.Session(t), zkc.Session(t)
-	m1, err := membership.New(s1, root).Join(ctx, "worker-1", []byte("10.0.0.1:80"))
+	m1, err := membership.NewGroup(s1, root).Acquire(ctx, "worker-1", []byte("10.0.0.1:80"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"worker-1"}, next(t, changes))
-	m2, err := membership.New(s2, root).Join(ctx, "worker-2", nil)
+	m2, err := membership.NewGroup(s2, root).Acquire(ctx, "worker-2", nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"worker-1", "worker-2"}, next(t, changes))
 
@@ -79,8 +79,8 @@ func TestJoinLeaveExpiryWatch(t *testing.T) {
 	require.Equal(t, "10.0.0.1:80", string(ms[0].Data))
 	require.Equal(t, s1.ID(), ms[0].Session)
 
-	require.NoError(t, m1.Leave(ctx))
-	require.ErrorIs(t, m1.Err(), membership.ErrLeft)
+	require.NoError(t, m1.Release(ctx))
+	require.ErrorIs(t, m1.Err(), membership.ErrReleased)
 	require.Equal(t, []string{"worker-2"}, next(t, changes))
 
 	zkc.Expire(t, s2)
@@ -91,44 +91,6 @@ func TestJoinLeaveExpiryWatch(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("membership not over after its session expired")
 	}
-}
-
-func TestKeepComesBackAfterExpiry(t *testing.T) {
-	zkc := zktest.Shared(t, zktest.Config{})
-	root := zktest.Root(t)
-	ctx, cancel := context.WithCancel(testCtx(t))
-	sessions := make(chan *recipes.Session, 4)
-	connect := func(ctx context.Context) (*recipes.Session, error) {
-		return recipes.Connect(ctx, zkc.Addrs(), recipes.WithSessionTimeout(2*time.Second))
-	}
-	kept := make(chan error, 1)
-	go func() {
-		kept <- membership.Keep(ctx, connect, root, "worker-9", []byte("x"),
-			func(s *recipes.Session, _ *membership.Membership) { sessions <- s })
-	}()
-	observer := membership.New(zkc.Session(t), root)
-	first := <-sessions
-	waitMembers(t, observer, []string{"worker-9"})
-
-	zkc.Expire(t, first)
-	var second *recipes.Session
-	select {
-	case second = <-sessions:
-	case <-time.After(patience):
-		t.Fatal("member did not join again after its session expired")
-	}
-	require.NotEqual(t, first.ID(), second.ID())
-	ms := waitMembers(t, observer, []string{"worker-9"})
-	require.Equal(t, second.ID(), ms[0].Session)
-
-	cancel()
-	select {
-	case err := <-kept:
-		require.ErrorIs(t, err, context.Canceled)
-	case <-time.After(patience):
-		t.Fatal("Keep did not return on cancel")
-	}
-	waitMembers(t, observer, nil)
 }
 
 func waitMembers(t *testing.T, g *membership.Group, want []string) []membership.Member {
@@ -161,15 +123,14 @@ func TestBadInput(t *testing.T) {
 	zkc := zktest.Shared(t, zktest.Config{})
 	sess := zkc.Session(t)
 	ctx := testCtx(t)
-	_, err := membership.New(nil, "/g").Join(ctx, "a", nil)
+	_, err := membership.NewGroup(nil, "/g").Acquire(ctx, "a", nil)
 	require.ErrorIs(t, err, recipes.ErrNilSession)
-	_, err = membership.New(sess, "g").Members(ctx)
+	_, err = membership.NewGroup(sess, "g").Members(ctx)
 	require.ErrorIs(t, err, recipes.ErrInvalidPath)
 	for _, id := range []string{"", "a/b", ".", ".."} {
-		_, err = membership.New(sess, zktest.Root(t)).Join(ctx, id, nil)
+		_, err = membership.NewGroup(sess, zktest.Root(t)).Acquire(ctx, id, nil)
 		require.ErrorContains(t, err, "invalid member id")
 	}
-	require.Error(t, membership.Keep(ctx, nil, "/g", "a", nil, nil))
 }
 
 func TestSameIDWaitsForPreviousIncarnation(t *testing.T) {
@@ -177,12 +138,12 @@ func TestSameIDWaitsForPreviousIncarnation(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	old := zkc.Session(t)
-	_, err := membership.New(old, root).Join(ctx, "w", nil)
+	_, err := membership.NewGroup(old, root).Acquire(ctx, "w", nil)
 	require.NoError(t, err)
 	joined := make(chan error, 1)
 	s2 := zkc.Session(t)
 	go func() {
-		_, err := membership.New(s2, root).Join(ctx, "w", nil)
+		_, err := membership.NewGroup(s2, root).Acquire(ctx, "w", nil)
 		joined <- err
 	}()
 	select {

@@ -20,7 +20,7 @@ type Source interface {
 	// done or the Client is closed.
 	Live(ctx context.Context) (*Session, error)
 	// Lasting reports whether the source outlives its sessions (a Client):
-	// recipes that keep something up (Run with requeue, Observe, Join)
+	// recipes that keep something up (Run with requeue, Observe, membership Acquire)
 	// carry on with the next session instead of ending.
 	Lasting() bool
 }

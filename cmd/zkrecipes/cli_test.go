@@ -343,7 +343,7 @@ func TestLsRecipes(t *testing.T) {
 
 	rw := lock.NewRWMutex(sess, root+"/rw", lock.WithData([]byte("reader")))
 	for range 2 {
-		l, err := rw.RLock(ctx)
+		l, err := rw.AcquireRead(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,7 +354,7 @@ func TestLsRecipes(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if l, err := rw.Lock(wctx); err == nil {
+		if l, err := rw.Acquire(wctx); err == nil {
 			l.Release(ctx)
 		}
 	}()

@@ -138,7 +138,7 @@ func electRound(ctx context.Context, client *recipes.Client, sigs *signals, co *
 	if err != nil {
 		return false, waitError(err, "connecting for election "+path, ho.timeout)
 	}
-	e := election.New(sess, path, election.WithValue(nodeData()))
+	e := election.NewElection(sess, path, election.WithValue(nodeData()))
 	prog := newProgress(co, stderr, "leadership of "+path, "led by")
 	var show func(queueView) bool
 	switch {
@@ -148,7 +148,7 @@ func electRound(ctx context.Context, client *recipes.Client, sigs *signals, co *
 		show = func(v queueView) bool { prog.show(v); return false }
 	}
 	term, sig, err := during(ctx, sigs, func(ctx context.Context) (*election.Term, error) {
-		return whileWaiting(ctx, sess, path, electionQueue(e), show, e.Campaign)
+		return whileWaiting(ctx, sess, path, electionQueue(e), show, e.Acquire)
 	})
 	if err == nil && sig != nil {
 		resign(term, sess)
@@ -214,7 +214,7 @@ func describeLeader(sess *recipes.Session, e *election.Election) string {
 func resign(t *election.Term, sess *recipes.Session) {
 	ctx, cancel := context.WithTimeout(context.Background(), sess.Timeout()+5*time.Second)
 	defer cancel()
-	if err := t.Resign(ctx); err != nil {
+	if err := t.Release(ctx); err != nil {
 		sess.Logger().Warn("resign", "node", t.Path(), "err", err)
 	}
 }
@@ -250,7 +250,7 @@ func listenElection(co *commonOpts, path string, asJSON bool, stdout, stderr io.
 		return err
 	}
 	defer client.Close()
-	e := election.New(client, path)
+	e := election.NewElection(client, path)
 	enc := json.NewEncoder(stdout)
 	for l := range e.Observe(ctx) {
 		now := time.Now()

@@ -282,7 +282,7 @@ func list(ctx context.Context, sess *recipes.Session, path string) (*listing, er
 		})
 	}
 	if has[election.Kind] {
-		ps, err := election.New(sess, path).Participants(ctx)
+		ps, err := election.NewElection(sess, path).Participants(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -40,7 +40,7 @@ func New(mp metric.MeterProvider) *Observer {
 	// Instrument creation fails only for invalid names (a bug caught by the
 	// tests); the returned instrument is then a no-op, so errors are dropped.
 	o.acquireWait, _ = m.Float64Histogram("zkrecipes.acquire.wait", metric.WithUnit("s"),
-		metric.WithDescription("Time from an acquisition call (Acquire, RLock, Lock, Campaign) to its return, by recipe and outcome."),
+		metric.WithDescription("Time from an acquisition call (Acquire, AcquireRead, TryAcquire, election Acquire) to its return, by recipe and outcome."),
 		metric.WithExplicitBucketBoundaries(secs...))
 	o.holdTime, _ = m.Float64Histogram("zkrecipes.hold.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time a lease or term was held, from grant to release or loss, by recipe and how it ended."),
@@ -48,7 +48,7 @@ func New(mp metric.MeterProvider) *Observer {
 	o.acquisitions, _ = m.Int64Counter("zkrecipes.acquisitions", metric.WithUnit("{call}"),
 		metric.WithDescription("Acquisition calls by recipe and outcome (granted, locked, canceled, session_lost, error)."))
 	o.releases, _ = m.Int64Counter("zkrecipes.releases", metric.WithUnit("{call}"),
-		metric.WithDescription("Release/Resign calls by recipe and outcome (released, failed: the delete goes on in the background, background_done)."))
+		metric.WithDescription("Release calls by recipe and outcome (released, failed: the delete goes on in the background, background_done)."))
 	o.lost, _ = m.Int64Counter("zkrecipes.leases.lost", metric.WithUnit("{lease}"),
 		metric.WithDescription("Leases and terms lost without release, by recipe and cause."))
 	o.cleanups, _ = m.Int64Counter("zkrecipes.cleanup.nodes", metric.WithUnit("{node}"),

@@ -94,7 +94,7 @@ func (barrierWL) Run(ctx context.Context, e *Env) error {
 
 		p := path.Join(e.Root, "barrier", strconv.FormatInt(r, 10))
 		res := barrierRes(p, e.w.cfg.Name)
-		d := barrier.NewDouble(e.Sess, p, BarrierN, []byte(e.w.cfg.Name))
+		d := barrier.NewDoubleBarrier(e.Sess, p, BarrierN, barrier.WithData([]byte(e.w.cfg.Name)))
 		op := e.Invoke("barrier", res, "p")
 		ectx, cancel := context.WithTimeout(ctx, BarrierEnterTimeout)
 		err := d.Enter(ectx)

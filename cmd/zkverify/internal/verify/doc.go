@@ -77,7 +77,7 @@
 //     and exists only during an acquisition or hold of that worker on that
 //     recipe (+ 2T + 2·Slack for expiry and background cleanup); at the end,
 //     after the workers exit, every recipe path is empty.
-//   - liveness: every Acquire/Campaign returns by its context deadline
+//   - liveness: every Acquire returns by its context deadline
 //     (AcquireTimeout) + slack (+ time stopped), every Release by
 //     ReleaseTimeout + slack, and after the final heal every workload grants
 //     within Bounds.Liveness.

@@ -51,8 +51,8 @@ const (
 	EvWrite       = "write"       // worker: fenced write attempt (T = send time, Dur = until the reply, Acc, Val, Exp, Late)
 	EvRead        = "read"        // worker: fenced read of the register (T = send time, Dur = until the reply, Acc, Val, Late)
 	EvLost        = "lost"        // worker: told the lease is lost (Err = cause)
-	EvRelInvoke   = "rel_invoke"  // worker: Release/Resign called
-	EvRelDone     = "rel_done"    // worker: Release/Resign returned
+	EvRelInvoke   = "rel_invoke"  // worker: Release called
+	EvRelDone     = "rel_done"    // worker: Release returned
 	EvExit        = "exit"        // worker: clean exit
 	EvFenceWrite  = "fwrite"      // fence: a write received (Acc, Tok, Op, Note = writer, Val, Exp)
 	EvFenceRead   = "fread"       // fence: a read received (Acc, Tok, Op, Note = reader, Val = value returned, Excl)

@@ -19,22 +19,22 @@ import (
 // A join is recorded as an acquisition (invoke, then ok with the member
 // node's czxid as the token, kind "p"), the membership as its hold (its
 // context ends when the Membership is over: "lost" when the session ended or
-// the node was deleted), Leave as its release. The ok carries no Node: the
+// the node was deleted), Release as its release. The ok carries no Node: the
 // generic checkers find a hold's node by path, keeping the latest record per
 // path, and a member node <group>/<id> is created again on every join;
-// checkMemberNodes does their node checks (owner session, Join returning a
+// checkMemberNodes does their node checks (owner session, Acquire returning a
 // deleted node, prompt "lost" after the server deleted it) matching by path
 // and czxid instead. The other generic checkers apply as they are:
 // prompt-loss for a member cut off past the session timeout, orphans (a
 // member node exists only while its worker is joining or a member, and the
-// group is empty once the workers exited), liveness (Join and Leave return by
+// group is empty once the workers exited), liveness (Acquire and Release return by
 // their deadlines; a join within Bounds.Liveness of the final heal).
 //
 // The worker replaces its session when one ends, which runs this workload
 // again: it joins again then. On shutdown it leaves. It also leaves and joins
 // again every MembershipHoldMin–Max (churn): without it a calm run has no
 // join after the final heal, which the generic liveness checker requires of
-// every workload, and churn exercises Join/Leave and the observer's view.
+// every workload, and churn exercises Acquire/Release and the observer's view.
 //
 // Grants use Res "<group>/<worker>" (the member node's path): the generic
 // token checker compares tokens within one Res, and a worker's successive
@@ -49,8 +49,8 @@ import (
 //     after the heal is backed by exactly one node <group>/<worker>, owned by
 //     that session, with the grant's czxid: checked at the end of the calm
 //     if it is still held and was granted at least Slack before (so the
-//     observer has seen it), else just before its Leave if it lasted more
-//     than Slack (the worker is between a churn Leave and Join); a worker
+//     observer has seen it), else just before its Release if it lasted more
+//     than Slack (the worker is between a churn Release and Acquire); a worker
 //     alive since before the heal with no such membership is a violation;
 //   - every worker alive through the calm joined during it;
 //   - no node of an older session of a live worker, of a dead worker (dead
@@ -67,18 +67,18 @@ type membershipWL struct{}
 func init() { Workloads["membership"] = membershipWL{} }
 
 func (membershipWL) Name() string               { return "membership" }
-func (membershipWL) Paths(root string) []string { return []string{path.Join(root, "group")} }
+func (membershipWL) Paths(root string) []string { return []string{path.Acquire(root, "group")} }
 
 func (membershipWL) Run(ctx context.Context, e *Env) error {
-	grp := path.Join(e.Root, "group")
-	g := membership.New(e.Sess, grp)
+	grp := path.Acquire(e.Root, "group")
+	g := membership.NewGroup(e.Sess, grp)
 	id := e.w.cfg.Name
-	res := path.Join(grp, id)
+	res := path.Acquire(grp, id)
 	full := e.Sess.Path(res)
 	for ctx.Err() == nil {
 		op := e.Invoke("membership", res, "p")
 		jctx, cancel := context.WithTimeout(ctx, MembershipJoinTimeout)
-		m, err := g.Join(jctx, id, []byte(id))
+		m, err := g.Acquire(jctx, id, []byte(id))
 		cancel()
 		if err != nil {
 			e.Fail(op, "membership", res, err)
@@ -106,7 +106,7 @@ func (membershipWL) Run(ctx context.Context, e *Env) error {
 			// Not recorded as a grant (no token): leave, then record the op
 			// as failed, so its window covers the node's whole life.
 			lctx, lcancel := context.WithTimeout(context.Background(), 3*time.Second)
-			lerr := m.Leave(lctx)
+			lerr := m.Release(lctx)
 			lcancel()
 			if err == nil {
 				err = fmt.Errorf("joined but could not read the member node's stat (membership: %v, leave: %v)", m.Err(), lerr)
@@ -121,7 +121,7 @@ func (membershipWL) Run(ctx context.Context, e *Env) error {
 		lctx, lcancel := context.WithCancelCause(context.Background())
 		go func() {
 			<-m.Done()
-			if errors.Is(m.Err(), membership.ErrLeft) {
+			if errors.Is(m.Err(), membership.ErrReleased) {
 				lcancel(lock.ErrReleased) // Granted reports no "lost" for a release
 			} else {
 				lcancel(m.Err())
@@ -129,7 +129,7 @@ func (membershipWL) Run(ctx context.Context, e *Env) error {
 		}()
 		h := e.Granted(op, "membership", "p", lctx, Member{Res: res, Tok: recipes.Token(czxid)})
 		h.Idle(lctx, ctx, e.between(MembershipHoldMin, MembershipHoldMax))
-		h.Release(m.Leave)
+		h.Release(m.Release)
 		sleepCtx(ctx, e.between(0, 200*time.Millisecond))
 	}
 	return nil
@@ -233,8 +233,8 @@ func (membershipWL) Check(h *History) []Violation {
 		// The worker's latest membership of its latest session, granted after
 		// the heal, that the observer must have seen: one still held at
 		// calmEnd and granted at least Slack before (checked at calmEnd), or
-		// one that lasted more than Slack (checked just before its Leave, if
-		// the worker is between a Leave and a Join at calmEnd, as churn
+		// one that lasted more than Slack (checked just before its Release, if
+		// the worker is between a Release and a Acquire at calmEnd, as churn
 		// makes it from time to time).
 		var o *mop
 		at := calmEnd
@@ -313,7 +313,7 @@ func (h *History) checkMemberNodes(grp string) []Violation {
 		if hr.WL != "membership" {
 			continue
 		}
-		n := recs[fmt.Sprintf("%s|%d", path.Join(grp, hr.W), hr.Tok)]
+		n := recs[fmt.Sprintf("%s|%d", path.Acquire(grp, hr.W), hr.Tok)]
 		if n == nil {
 			continue // not seen by the observer (short-lived, or a stat of the wrong node: then no node has that czxid)
 		}
@@ -325,12 +325,12 @@ func (h *History) checkMemberNodes(grp string) []Violation {
 		}
 		d := n.Del
 		if d < hr.Grant && !h.frozenIn(hr.W, d, hr.Grant) {
-			v = append(v, Violation{"membership-node", hr.Grant, fmt.Sprintf("%s op %d: Join returned %v after the server deleted the member node %s czxid %#x",
+			v = append(v, Violation{"membership-node", hr.Grant, fmt.Sprintf("%s op %d: Acquire returned %v after the server deleted the member node %s czxid %#x",
 				hr.W, hr.Op, time.Duration(hr.Grant-d).Round(time.Millisecond), n.Node, n.Czxid)})
 			continue
 		}
 		if hr.RelInvoke != 0 && hr.RelInvoke <= d && (hr.Lost == 0 || hr.Lost >= hr.RelInvoke) {
-			continue // left: the deletion is the Leave
+			continue // left: the deletion is the Release
 		}
 		if k := h.killed[hr.W]; k != 0 && k <= d+slack {
 			continue

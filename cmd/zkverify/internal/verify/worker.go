@@ -35,8 +35,8 @@ type WorkerConfig struct {
 
 // Timeouts every workload uses, so the checkers know the bounds.
 const (
-	AcquireTimeout = 12 * time.Second // ctx of each Acquire/Campaign
-	ReleaseTimeout = 5 * time.Second  // ctx of each Release/Resign
+	AcquireTimeout = 12 * time.Second // ctx of each Acquire
+	ReleaseTimeout = 5 * time.Second  // ctx of each Release
 )
 
 // Env is what a workload gets: the session, the emitter and helpers that
@@ -179,7 +179,7 @@ func (e *Env) Granted(op int64, wl, kind string, leaseCtx context.Context, membe
 	h.stop = context.AfterFunc(leaseCtx, func() {
 		t := now()
 		c := context.Cause(leaseCtx)
-		if errors.Is(c, lock.ErrReleased) || errors.Is(c, election.ErrResigned) {
+		if errors.Is(c, lock.ErrReleased) || errors.Is(c, election.ErrReleased) {
 			return
 		}
 		cause := fmt.Sprint(c)
@@ -198,7 +198,7 @@ func (h *Hold) ActEnd() {
 	}
 }
 
-// Release records and runs release (Lease.Release, Term.Resign).
+// Release records and runs release (Lease.Release, Term.Release).
 func (h *Hold) Release(release func(ctx context.Context) error) {
 	h.released.Store(true)
 	t := now()

@@ -96,9 +96,9 @@ func (rwWL) Run(ctx context.Context, e *Env) error {
 		var l *lock.Lease
 		var err error
 		if write {
-			l, err = rw.Lock(actx)
+			l, err = rw.Acquire(actx)
 		} else {
-			l, err = rw.RLock(actx)
+			l, err = rw.AcquireRead(actx)
 		}
 		cancel()
 		if err != nil {
@@ -169,11 +169,11 @@ func (electionWL) Paths(root string) []string   { return []string{path.Join(root
 func (electionWL) Check(h *History) []Violation { return nil } // leaders: generic exclusion (kind "l")
 func (electionWL) Run(ctx context.Context, e *Env) error {
 	res := path.Join(e.Root, "election")
-	el := election.New(e.Sess, res)
+	el := election.NewElection(e.Sess, res)
 	for ctx.Err() == nil {
 		op := e.Invoke("election", res, "l")
 		actx, cancel := context.WithTimeout(ctx, AcquireTimeout)
-		term, err := el.Campaign(actx)
+		term, err := el.Acquire(actx)
 		cancel()
 		if err != nil {
 			e.Fail(op, "election", res, err)
@@ -184,7 +184,7 @@ func (electionWL) Run(ctx context.Context, e *Env) error {
 		}
 		h := e.Granted(op, "election", "l", term.Context(), Member{res, term.Token(), e.Sess.Path(term.Path())}).CheckLease(term.Err)
 		h.Act(term.Context(), ctx, 3+e.Rand.Intn(10), func() time.Duration { return 100 * time.Millisecond })
-		h.Release(term.Resign)
+		h.Release(term.Release)
 		sleepCtx(ctx, e.between(0, 200*time.Millisecond))
 	}
 	return nil
