@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -57,7 +58,7 @@ func (b *Barrier) session(ctx context.Context) (*recipes.Session, string, error)
 	}
 	full := sess.Path(b.path)
 	if b.src.Lasting() {
-		if err := recipes.Retry(ctx, sess, func(ctx context.Context) error { return sess.SyncOnce(ctx, full) }); err != nil {
+		if err := core.Of(sess).Retry(ctx, func(ctx context.Context) error { return sess.SyncOnce(ctx, full) }); err != nil {
 			return nil, "", err
 		}
 	}
@@ -72,8 +73,12 @@ func (b *Barrier) Set(ctx context.Context) error {
 	}
 	sess, full, err := b.session(ctx)
 	if err == nil {
-		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
-			return createPath(ctx, sess, full, zk.FlagPersistent, b.opts.aclOn(sess))
+		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
+			err := core.Of(sess).CreatePath(ctx, full, nil, zk.FlagPersistent, zk.FlagPersistent, b.opts.aclOn(sess), nil)
+			if errors.Is(err, zk.ErrNodeExists) {
+				return nil
+			}
+			return err
 		})
 	}
 	if err != nil {
@@ -90,10 +95,8 @@ func (b *Barrier) Remove(ctx context.Context) error {
 	}
 	sess, full, err := b.session(ctx)
 	if err == nil {
-		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
-			_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
-				return struct{}{}, c.Delete(full, -1)
-			})
+		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
+			err := core.Of(sess).Delete(ctx, full, -1)
 			if errors.Is(err, zk.ErrNoNode) {
 				return nil
 			}
@@ -136,11 +139,11 @@ func (b *Barrier) Wait(ctx context.Context) error {
 // the session ends.
 func waitGone(ctx context.Context, sess *recipes.Session, full string) (bool, error) {
 	for {
-		_, changed := sess.Changed()
+		_, changed := core.Of(sess).Changed()
 		var watch <-chan zk.Event
-		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			var err error
-			watch, err = recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+			watch, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
 				_, _, w, err := c.GetW(full) // GetW: a missing node leaves no watch behind
 				return w, err
 			})
@@ -161,30 +164,4 @@ func waitGone(ctx context.Context, sess *recipes.Session, full string) (bool, er
 			return false, sess.Err()
 		}
 	}
-}
-
-// createPath creates full with flags, creating missing parents as
-// persistent nodes; an existing node is fine.
-func createPath(ctx context.Context, sess *recipes.Session, full string, flags int32, acl []zk.ACL) error {
-	mk := func(p string, flags int32) error {
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) {
-			return c.Create(p, nil, flags, acl)
-		})
-		if errors.Is(err, zk.ErrNodeExists) {
-			return nil
-		}
-		return err
-	}
-	err := mk(full, flags)
-	if !errors.Is(err, zk.ErrNoNode) {
-		return err
-	}
-	for i := 1; i < len(full); i++ {
-		if full[i] == '/' {
-			if err := mk(full[:i], zk.FlagPersistent); err != nil {
-				return err
-			}
-		}
-	}
-	return mk(full, flags)
 }

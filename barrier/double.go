@@ -11,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -143,7 +144,7 @@ func (d *DoubleBarrier) bind(ctx context.Context) error {
 		}
 		d.sess, d.q = sess, q
 	}
-	return recipes.Retry(ctx, sess, func(ctx context.Context) error { return sess.SyncOnce(ctx, d.q.Dir) })
+	return core.Of(sess).Retry(ctx, func(ctx context.Context) error { return sess.SyncOnce(ctx, d.q.Dir) })
 }
 
 func (d *DoubleBarrier) check(ctx context.Context, op string) error {
@@ -207,7 +208,7 @@ func (d *DoubleBarrier) awaitOpen(ctx context.Context, e *contend.Entry, first [
 		entered[m.Name] = true
 	}
 	for {
-		_, changed := d.sess.Changed()
+		_, changed := core.Of(d.sess).Changed()
 		children, watch, err := d.childrenW(ctx)
 		if err != nil {
 			return "", nil, err
@@ -300,9 +301,7 @@ func (d *DoubleBarrier) open(ctx context.Context, members []contend.Node) error 
 		Acl:   d.q.ACL,
 		Flags: zk.FlagPersistent,
 	})
-	_, err := recipes.Call(ctx, d.sess, func(c *zk.Conn) ([]zk.MultiResponse, error) {
-		return c.Multi(ops...)
-	})
+	_, err := core.Of(d.sess).Multi(ctx, ops...)
 	switch {
 	case err == nil, errors.Is(err, zk.ErrNodeExists), errors.Is(err, zk.ErrNoNode), recipes.IsTransient(err):
 		return nil
@@ -314,9 +313,9 @@ func (d *DoubleBarrier) open(ctx context.Context, members []contend.Node) error 
 // not a list of member names (not one of ours: ignored, never deleted).
 func (d *DoubleBarrier) readMarker(ctx context.Context, name string) ([]string, error) {
 	var data []byte
-	err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
+	err := core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
 		var err error
-		data, err = recipes.Call(ctx, d.sess, func(c *zk.Conn) ([]byte, error) {
+		data, err = core.Call(ctx, core.Of(d.sess), func(c *zk.Conn) ([]byte, error) {
 			b, _, err := c.Get(d.q.Dir + "/" + name)
 			return b, err
 		})
@@ -379,9 +378,9 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 		if err := d.sess.Err(); err != nil {
 			return err
 		}
-		_, changed := d.sess.Changed()
+		_, changed := core.Of(d.sess).Changed()
 		var all []contend.Node
-		err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
+		err := core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
 			var err error
 			all, err = d.q.List(ctx)
 			return err
@@ -417,7 +416,7 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 			}
 			wait = members[0] // the others wait for the lowest
 		}
-		watch, err := recipes.Call(ctx, d.sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+		watch, err := core.Call(ctx, core.Of(d.sess), func(c *zk.Conn) (<-chan zk.Event, error) {
 			_, _, w, err := c.GetW(d.q.Dir + "/" + wait.Name)
 			return w, err
 		})
@@ -441,10 +440,8 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 }
 
 func (d *DoubleBarrier) deleteMarker(ctx context.Context, name string) error {
-	return recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, d.sess, func(c *zk.Conn) (struct{}, error) {
-			return struct{}{}, c.Delete(d.q.Dir+"/"+name, -1)
-		})
+	return core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
+		err := core.Of(d.sess).Delete(ctx, d.q.Dir+"/"+name, -1)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
 		}
@@ -458,9 +455,9 @@ func (d *DoubleBarrier) childrenW(ctx context.Context) ([]string, <-chan zk.Even
 		watch    <-chan zk.Event
 	}
 	var g got
-	err := recipes.Retry(ctx, d.sess, func(ctx context.Context) error {
+	err := core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
 		var err error
-		g, err = recipes.Call(ctx, d.sess, func(c *zk.Conn) (got, error) {
+		g, err = core.Call(ctx, core.Of(d.sess), func(c *zk.Conn) (got, error) {
 			ch, _, w, err := c.ChildrenW(d.q.Dir)
 			return got{ch, w}, err
 		})

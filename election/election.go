@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -112,7 +113,7 @@ func (e *Election) Acquire(ctx context.Context) (*Term, error) {
 	if b == nil {
 		return t, err // no session to count it on: the Client closed, or ctx ended first
 	}
-	o := b.sess.Observer()
+	o := core.Of(b.sess).Observer()
 	o.Acquired("election", start, err, nil, nil)
 	if err == nil {
 		o.Leadership("elected")
@@ -168,8 +169,8 @@ func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 		}
 		t := &Term{
 			sess: sess,
-			h:    contend.NewHold(q, ent, contend.HoldConfig{Recipe: "election", Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
-			path: sess.Unpath(ent.Path),
+			h:    contend.NewHold(q, ent, contend.HoldConfig{Recipe: "election", LoseOnSuspend: policy == recipes.LoseOnSuspend, Lost: ErrLost, Freed: ErrReleased}),
+			path: core.Of(sess).Unpath(ent.Path),
 		}
 		if t.Err() != nil && ctx.Err() == nil && (sess.Err() == nil || e.lasting) {
 			continue // lost as it was granted: campaign again, never hand out an ended term

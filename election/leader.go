@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -23,7 +24,7 @@ type Leader struct {
 }
 
 func leaderOf(i contend.Info) Leader {
-	return Leader{Name: i.Name, Value: i.Data, Token: i.Token, Session: i.Session, Created: i.Created}
+	return Leader{Name: i.Name, Value: i.Data, Token: recipes.Token(i.Czxid), Session: i.Session, Created: i.Created}
 }
 
 // Leader returns the current leader, or ErrNoLeader. On a Client it waits
@@ -47,7 +48,7 @@ func (e *Election) Leader(ctx context.Context) (Leader, error) {
 }
 
 func (e *Election) leader(ctx context.Context, b *binding) (Leader, error) {
-	if err := recipes.Retry(ctx, b.sess, b.ready); err != nil {
+	if err := core.Of(b.sess).Retry(ctx, b.ready); err != nil {
 		return Leader{}, fmt.Errorf("election: leader of %s: %w", e.path, err)
 	}
 	for {
@@ -89,7 +90,7 @@ func (e *Election) Participants(ctx context.Context) ([]Leader, error) {
 }
 
 func (e *Election) participants(ctx context.Context, b *binding) ([]Leader, error) {
-	if err := recipes.Retry(ctx, b.sess, b.ready); err != nil {
+	if err := core.Of(b.sess).Retry(ctx, b.ready); err != nil {
 		return nil, fmt.Errorf("election: participants of %s: %w", e.path, err)
 	}
 	infos, err := b.q.Describe(ctx)
@@ -131,7 +132,7 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 	case e.check(ctx, "observe") != nil:
 		close(out)
 	case e.fixed != nil:
-		if !e.fixed.sess.Go(func() { e.observe(ctx, out) }) {
+		if !core.Of(e.fixed.sess).Go(func() { e.observe(ctx, out) }) {
 			close(out)
 		}
 	default:
@@ -154,12 +155,12 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 			return
 		}
 		sess := b.sess
-		_, changed := sess.Changed() // before reading: a change during the read is not missed
+		_, changed := core.Of(sess).Changed() // before reading: a change during the read is not missed
 		var (
 			cur   Leader
 			watch <-chan zk.Event
 		)
-		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			if err := b.ready(ctx); err != nil {
 				return err
 			}
@@ -229,7 +230,7 @@ func (e *Election) current(ctx context.Context, b *binding) (cur Leader, w <-cha
 			w     <-chan zk.Event
 			again bool
 		}
-		g, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (got, error) {
+		g, err := core.Call(ctx, core.Of(b.sess), func(c *zk.Conn) (got, error) {
 			children, _, w, err := c.ChildrenW(b.q.Dir)
 			if err == nil && len(contend.Sorted(children, kinds)) > 0 {
 				// someone joined between our two reads: the watch is set,

@@ -8,6 +8,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -62,10 +63,8 @@ func (t *Term) Proclaim(ctx context.Context, value []byte) error {
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
 	full := t.h.Entry().Path
-	err := recipes.Retry(ctx, t.sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, t.sess, func(c *zk.Conn) (*zk.Stat, error) {
-			return c.Set(full, value, -1)
-		})
+	err := core.Of(t.sess).Retry(ctx, func(ctx context.Context) error {
+		_, err := core.Of(t.sess).Set(ctx, full, value, -1)
 		return err
 	})
 	switch {

@@ -77,6 +77,9 @@ func ExampleMiddleware() {
 }
 
 // The lock holder's UPDATE commits only if its token is still the newest.
+// This example needs a PostgreSQL database (DATABASE_URL), so it is compiled
+// but not run; the package's tests exercise the same calls against a
+// throwaway server.
 func ExamplePostgres_InTx() {
 	ctx := context.Background()
 	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
@@ -102,18 +105,42 @@ func ExamplePostgres_InTx() {
 	}
 }
 
-// Tokens kept in ZooKeeper, for a resource that cannot keep them itself.
-func ExampleZooKeeper() {
+// A restarted service restores the highest tokens it had accepted (Set)
+// before it takes writes again, so a stale holder stays fenced off.
+func ExampleMemory_Set() {
 	ctx := context.Background()
-	sess, err := recipes.Connect(ctx, []string{"127.0.0.1:2181"})
-	if err != nil {
-		log.Fatal(err)
+	var guard fence.Memory
+	guard.Set("config", 200) // from the service's saved state
+	err := guard.Accept(ctx, "config", 100)
+	fmt.Println("stale holder:", errors.Is(err, fence.ErrStale))
+	var stale *fence.StaleError
+	if errors.As(err, &stale) {
+		fmt.Println("rejected", stale.Token, "highest", stale.Highest)
 	}
-	defer sess.Close()
-	fences := fence.NewZooKeeper(sess, "/myapp/fences")
-	var tok recipes.Token = 4294967300 // the writer's lease.Token(), sent with its request
-	if err := fences.Accept(ctx, "bucket/report.csv", tok); err != nil {
-		log.Fatal(err) // errors.Is(err, fence.ErrStale): reject the write
-	}
-	// ... perform the write
+	fmt.Println("newer holder:", guard.Accept(ctx, "config", 300))
+	highest, _ := guard.Highest(ctx, "config")
+	fmt.Println("highest:", highest)
+	// Output:
+	// stale holder: true
+	// rejected 100 highest 200
+	// newer holder: <nil>
+	// highest: 300
+}
+
+// FromHeader reads the token a client sent (SetHeader, SetHeaderHeld,
+// Transport); Middleware does it for fenced handlers.
+func ExampleFromHeader() {
+	h := http.Header{}
+	_, ok, err := fence.FromHeader(h)
+	fmt.Println("absent:", ok, err)
+	fence.SetHeader(h, 4294967300)
+	tok, ok, err := fence.FromHeader(h)
+	fmt.Println("sent:", h.Get(fence.Header), "read:", tok, ok, err)
+	h.Set(fence.Header, "-1")
+	_, _, err = fence.FromHeader(h)
+	fmt.Println("malformed:", errors.Is(err, fence.ErrInvalidToken))
+	// Output:
+	// absent: false <nil>
+	// sent: 4294967300 read: 4294967300 true <nil>
+	// malformed: true
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -137,7 +138,7 @@ func (z *ZooKeeper) acceptWith(ctx context.Context, resource string, tok recipes
 		return err
 	}
 	full := sess.Path(z.Path(resource))
-	err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+	err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 		return z.accept(ctx, sess, resource, full, tok, check)
 	})
 	if err != nil && !errors.Is(err, ErrStale) && !errors.Is(err, ErrNotHeld) {
@@ -170,9 +171,7 @@ func (z *ZooKeeper) accept(ctx context.Context, sess *recipes.Session, resource,
 		if err := check(); err != nil {
 			return err
 		}
-		st, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
-			return c.Set(full, data, version)
-		})
+		st, err := core.Of(sess).Set(ctx, full, data, version)
 		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
 			z.conflict()
 			continue // changed (or deleted) since we read it
@@ -199,7 +198,7 @@ func (z *ZooKeeper) read(ctx context.Context, sess *recipes.Session, full string
 		data []byte
 		st   *zk.Stat
 	}
-	g, err := recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
+	g, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
 		data, st, err := c.Get(full)
 		return got{data, st}, err
 	})
@@ -216,33 +215,11 @@ func (z *ZooKeeper) read(ctx context.Context, sess *recipes.Session, full string
 // create creates full with data as a persistent node, and its missing
 // parents (without data). check runs right before each create of full.
 func (z *ZooKeeper) create(ctx context.Context, sess *recipes.Session, full string, data []byte, check func() error) error {
-	mk := func(p string, data []byte) error {
-		if p == full {
-			if err := check(); err != nil {
-				return err
-			}
-		}
-		acl := z.acl
-		if acl == nil {
-			acl = sess.ACL()
-		}
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) {
-			return c.Create(p, data, 0, acl)
-		})
-		return err
+	acl := z.acl
+	if acl == nil {
+		acl = sess.ACL()
 	}
-	err := mk(full, data)
-	if !errors.Is(err, zk.ErrNoNode) {
-		return err
-	}
-	for i := 1; i < len(full); i++ {
-		if full[i] == '/' {
-			if err := mk(full[:i], nil); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-				return err
-			}
-		}
-	}
-	return mk(full, data)
+	return core.Of(sess).CreatePath(ctx, full, data, zk.FlagPersistent, zk.FlagPersistent, acl, check)
 }
 
 // Highest implements Checker. It syncs the server it reads from with the
@@ -257,8 +234,8 @@ func (z *ZooKeeper) Highest(ctx context.Context, resource string) (recipes.Token
 	}
 	full := sess.Path(z.Path(resource))
 	var tok recipes.Token
-	err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) { return c.Sync(full) })
+	err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
+		err := core.Of(sess).Sync(ctx, full)
 		if err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
 // Contender is one node in a lock's queue, as operators see it.
@@ -51,7 +52,7 @@ func (b *queue) contendersOn(ctx context.Context, q *contend.Queue) ([]Contender
 	for i, in := range infos {
 		out[i] = Contender{
 			Name: in.Name, Kind: in.Kind, Seq: in.Seq, Session: in.Session,
-			Token: in.Token, Data: in.Data, Created: in.Created,
+			Token: recipes.Token(in.Czxid), Data: in.Data, Created: in.Created,
 		}
 	}
 	return out, nil

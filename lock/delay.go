@@ -10,7 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
-	"github.com/zkrecipes/zkrecipes/recipes"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // DelayNode is the name of the lock-delay marker, a persistent child of the
@@ -59,7 +59,7 @@ func (b *queue) delayAfterAbandon(ctx context.Context, q *contend.Queue, e *cont
 			return err
 		}
 	}
-	err = recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
+	err = core.Of(q.Sess).Retry(ctx, func(ctx context.Context) error {
 		return writeMarker(ctx, q, marker, heldPrefix+e.Node.Name, -1)
 	})
 	if errors.Is(err, zk.ErrNoNode) {
@@ -79,9 +79,9 @@ func (b *queue) delayLeft(ctx context.Context, q *contend.Queue, marker string, 
 			stat *zk.Stat
 		}
 		var g got
-		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			var err error
-			g, err = recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
+			g, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
 				d, st, err := c.Get(marker)
 				return got{d, st}, err
 			})
@@ -98,7 +98,7 @@ func (b *queue) delayLeft(ctx context.Context, q *contend.Queue, marker string, 
 			if prev == e.Node.Name {
 				return 0, nil
 			}
-			gone, err := recipes.Call(ctx, sess, func(c *zk.Conn) (bool, error) {
+			gone, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (bool, error) {
 				ok, _, err := c.Exists(q.Dir + "/" + prev)
 				return !ok, err
 			})
@@ -131,9 +131,7 @@ func (b *queue) delayLeft(ctx context.Context, q *contend.Queue, marker string, 
 			}
 		}
 		// Learn the server's time now from a write that keeps the notice.
-		st, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
-			return c.Set(marker, []byte(gonePrefix+rest+"@"+strconv.FormatInt(noticed, 10)), g.stat.Version)
-		})
+		st, err := core.Of(sess).Set(ctx, marker, []byte(gonePrefix+rest+"@"+strconv.FormatInt(noticed, 10)), g.stat.Version)
 		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
 			continue
 		}
@@ -161,7 +159,7 @@ func delayRemaining(delay time.Duration, noticed, now int64) time.Duration {
 // writeMarker sets the marker's data, creating it (persistent, with the
 // lock's ACL) when it does not exist and version is -1.
 func writeMarker(ctx context.Context, q *contend.Queue, marker, data string, version int32) error {
-	_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (*zk.Stat, error) {
+	_, err := core.Call(ctx, core.Of(q.Sess), func(c *zk.Conn) (*zk.Stat, error) {
 		st, err := c.Set(marker, []byte(data), version)
 		if errors.Is(err, zk.ErrNoNode) && version == -1 {
 			_, err = c.Create(marker, []byte(data), 0, q.ACL)
@@ -174,7 +172,7 @@ func writeMarker(ctx context.Context, q *contend.Queue, marker, data string, ver
 	return err
 }
 
-func sleep(ctx context.Context, sess *recipes.Session, d time.Duration) error {
+func sleep(ctx context.Context, sess core.Client, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

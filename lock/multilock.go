@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -136,7 +137,7 @@ type MultiLease struct {
 func newMultiLease(leases []*Lease) *MultiLease {
 	ml := &MultiLease{leases: leases}
 	ml.ctx, ml.cancel = context.WithCancelCause(context.Background())
-	ml.ctxOut = recipes.WithChecks(ml.ctx, func() { ml.Err() })
+	ml.ctxOut = core.WithChecks(ml.ctx, func() { ml.Err() })
 	for _, l := range leases {
 		context.AfterFunc(l.Context(), func() { ml.cancel(context.Cause(l.Context())) })
 	}

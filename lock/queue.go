@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/internal/obs"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -62,7 +63,7 @@ func (b *queue) init(opts []Option) error {
 func (b *queue) on(sess *recipes.Session) (*contend.Queue, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.cur != nil && b.cur.Sess == sess {
+	if b.cur != nil && b.cur.Sess == core.Of(sess) {
 		return b.cur, nil
 	}
 	q, err := contend.NewQueue("lock", sess, b.path, b.kinds, b.opts.acl)
@@ -96,7 +97,7 @@ func observerOf(src recipes.Source) *obs.Observer {
 	if sess == nil {
 		return nil
 	}
-	return sess.Observer()
+	return core.Of(sess).Observer()
 }
 
 // again reports whether an acquisition on sess that failed should start
@@ -137,7 +138,7 @@ func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker
 		if err != nil && again(ctx, b.src, sess, try) {
 			continue
 		}
-		sess.Observer().Acquired(recipe, start, err, ErrLocked, nil)
+		core.Of(sess).Observer().Acquired(recipe, start, err, ErrLocked, nil)
 		return l, err
 	}
 }
@@ -147,7 +148,7 @@ func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker
 func (b *queue) acquireOn(ctx context.Context, sess *recipes.Session, kind string, blocks contend.Blocker, try bool) (*Lease, error) {
 	start, recipe := time.Now(), recipeOf(kind)
 	l, err := b.acquireAs(ctx, sess, kind, recipe, blocks, try)
-	sess.Observer().Acquired(recipe, start, err, ErrLocked, nil)
+	core.Of(sess).Observer().Acquired(recipe, start, err, ErrLocked, nil)
 	return l, err
 }
 
@@ -206,9 +207,9 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 		}
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	cfg := contend.HoldConfig{Recipe: recipe, Policy: sess.LossPolicy(), Lost: ErrLost, Freed: ErrReleased}
+	cfg := contend.HoldConfig{Recipe: recipe, LoseOnSuspend: sess.LoseOnSuspend(), Lost: ErrLost, Freed: ErrReleased}
 	if b.opts.policy != nil {
-		cfg.Policy = *b.opts.policy
+		cfg.LoseOnSuspend = *b.opts.policy == recipes.LoseOnSuspend
 	}
 	if b.opts.revocable {
 		cfg.Revoked = ErrRevoked
@@ -218,6 +219,6 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 	}
 	return &Lease{
 		h:    contend.NewHold(q, e, cfg),
-		path: sess.Unpath(e.Path),
+		path: core.Of(sess).Unpath(e.Path),
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -61,9 +62,7 @@ func Revoke(ctx context.Context, src recipes.Source, path string, breakAfter tim
 	holders = currentHolders(all)
 	for _, h := range holders {
 		full := q.Dir + "/" + h.Name
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
-			return c.Set(full, []byte(RevokeMessage), -1)
-		})
+		_, err := core.Of(sess).Set(ctx, full, []byte(RevokeMessage), -1)
 		if err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return holders, false, fmt.Errorf("lock: revoke %s: %w", path, err)
 		}
@@ -111,9 +110,7 @@ func Break(ctx context.Context, src recipes.Source, path string, holders []Conte
 	}
 	for _, h := range holders {
 		full := q.Dir + "/" + h.Name
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
-			return struct{}{}, c.Delete(full, -1)
-		})
+		err := core.Of(sess).Delete(ctx, full, -1)
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 		case err != nil:
@@ -130,8 +127,8 @@ func Break(ctx context.Context, src recipes.Source, path string, holders []Conte
 // (its data changed again) only re-arm the watch.
 func waitDeleted(ctx context.Context, sess *recipes.Session, full string, deadline <-chan time.Time) bool {
 	for {
-		_, changed := sess.Changed()
-		w, err := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+		_, changed := core.Of(sess).Changed()
+		w, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
 			_, _, w, err := c.GetW(full)
 			return w, err
 		})

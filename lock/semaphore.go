@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -117,7 +118,7 @@ func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
 		if err != nil && again(ctx, s.src, sess, try) {
 			continue
 		}
-		sess.Observer().Acquired("semaphore", start, err, ErrLocked, nil)
+		core.Of(sess).Observer().Acquired("semaphore", start, err, ErrLocked, nil)
 		return l, err
 	}
 }
@@ -159,8 +160,8 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 		policy = *s.opts.policy
 	}
 	return &Lease{
-		h:    contend.NewHold(leases, e, contend.HoldConfig{Recipe: "semaphore", Policy: policy, Lost: ErrLost, Freed: ErrReleased}),
-		path: sess.Unpath(e.Path),
+		h:    contend.NewHold(leases, e, contend.HoldConfig{Recipe: "semaphore", LoseOnSuspend: policy == recipes.LoseOnSuspend, Lost: ErrLost, Freed: ErrReleased}),
+		path: core.Of(sess).Unpath(e.Path),
 	}, nil
 }
 
@@ -169,16 +170,16 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 func (s *Semaphore) awaitPermit(ctx context.Context, leases *contend.Queue, e *contend.Entry, try bool) (uint64, error) {
 	sess := leases.Sess
 	for {
-		_, changed := sess.Changed()
-		susp := sess.Suspensions()
+		_, changed := core.Of(sess).Changed()
+		susp := core.Of(sess).Suspensions()
 		type got struct {
 			children []string
 			watch    <-chan zk.Event
 		}
 		var g got
-		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			var err error
-			g, err = recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
+			g, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
 				ch, _, w, err := c.ChildrenW(leases.Dir)
 				return got{ch, w}, err
 			})
@@ -221,13 +222,13 @@ func (s *Semaphore) checkPermits(ctx context.Context, leases *contend.Queue) err
 		return fmt.Errorf("%w: semaphore %s has %s permits, this client was configured with %d",
 			ErrPermits, s.path, stored, s.permits)
 	}
-	return recipes.Retry(ctx, sess, func(ctx context.Context) error {
+	return core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 		for {
 			type got struct {
 				data []byte
 				stat *zk.Stat
 			}
-			g, err := recipes.Call(ctx, sess, func(c *zk.Conn) (got, error) {
+			g, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
 				d, st, err := c.Get(full)
 				return got{d, st}, err
 			})
@@ -245,9 +246,7 @@ func (s *Semaphore) checkPermits(ctx context.Context, leases *contend.Queue) err
 				return mismatch(string(g.data))
 			}
 			// Created without a count (as a parent of another node): set ours.
-			_, err = recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
-				return c.Set(full, []byte(want), g.stat.Version)
-			})
+			_, err = core.Of(sess).Set(ctx, full, []byte(want), g.stat.Version)
 			if err != nil && !errors.Is(err, zk.ErrBadVersion) {
 				return err
 			}

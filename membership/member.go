@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -52,7 +53,7 @@ func (g *Group) newMembership(sess *recipes.Session, id, full string, czxid int6
 func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, error) {
 	sess := g.fixed.sess
 	var czxid int64
-	watch, err := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+	watch, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
 		_, st, w, err := c.GetW(full)
 		if err == nil {
 			czxid = st.Czxid
@@ -64,7 +65,7 @@ func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, 
 		m.Release(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 	}
-	if !sess.Go(func() {
+	if !core.Of(sess).Go(func() {
 		if err := m.monitorOn(sess, full, watch); err != nil {
 			m.end(err)
 		}
@@ -110,9 +111,9 @@ func (g *Group) joinOn(ctx context.Context, sess *recipes.Session, id string, da
 		}
 		var watch <-chan zk.Event
 		var czxid int64
-		err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			var err error
-			watch, err = recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+			watch, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
 				_, st, w, err := c.GetW(full)
 				if err == nil {
 					czxid = st.Czxid
@@ -139,9 +140,7 @@ func (g *Group) joinOn(ctx context.Context, sess *recipes.Session, id string, da
 // timeout, else in the background until that succeeds or the session ends.
 func (g *Group) drop(ctx context.Context, sess *recipes.Session, full string) {
 	del := func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
-			return struct{}{}, c.Delete(full, -1)
-		})
+		err := core.Of(sess).Delete(ctx, full, -1)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
 		}
@@ -149,8 +148,8 @@ func (g *Group) drop(ctx context.Context, sess *recipes.Session, full string) {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sess.Timeout())
 	defer cancel()
-	if err := recipes.Retry(dctx, sess, del); err != nil && sess.Err() == nil {
-		sess.Cleanup("leave "+full, del)
+	if err := core.Of(sess).Retry(dctx, del); err != nil && sess.Err() == nil {
+		core.Of(sess).Cleanup("leave "+full, del)
 	}
 }
 
@@ -204,7 +203,7 @@ func (m *Membership) node() (*recipes.Session, string) {
 // returns why, wrapping ErrGone) or Release stops it (it returns nil).
 func (m *Membership) monitorOn(sess *recipes.Session, full string, watch <-chan zk.Event) error {
 	for {
-		_, changed := sess.Changed()
+		_, changed := core.Of(sess).Changed()
 		select {
 		case ev := <-watch:
 			if ev.Type == zk.EventNodeDeleted {
@@ -220,7 +219,7 @@ func (m *Membership) monitorOn(sess *recipes.Session, full string, watch <-chan 
 			watch = nil // wait for the reconnect, then look again
 			continue
 		}
-		w, err := recipes.Call(sess.Context(), sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+		w, err := core.Call(sess.Context(), core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
 			_, _, w, err := c.GetW(full)
 			return w, err
 		})
@@ -334,10 +333,8 @@ func (m *Membership) Release(ctx context.Context) error {
 		m.end(ErrReleased)
 		return nil
 	}
-	err := recipes.Retry(ctx, sess, func(ctx context.Context) error {
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (struct{}, error) {
-			return struct{}{}, c.Delete(full, -1)
-		})
+	err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
+		err := core.Of(sess).Delete(ctx, full, -1)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
 		}

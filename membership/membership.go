@@ -37,6 +37,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -157,15 +158,13 @@ func (g *Group) create(ctx context.Context, sess *recipes.Session, dir, id strin
 		if wait && ctx.Err() != nil {
 			return fmt.Errorf("membership: join %s as %q: %w", g.path, id, context.Cause(ctx))
 		}
-		_, changed := sess.Changed()
-		_, err := recipes.Call(cctx, sess, func(c *zk.Conn) (string, error) {
-			return c.Create(full, data, zk.FlagEphemeral, g.opts.aclOn(sess))
-		})
+		_, changed := core.Of(sess).Changed()
+		_, err := core.Of(sess).Create(cctx, full, data, zk.FlagEphemeral, g.opts.aclOn(sess))
 		switch {
 		case err == nil:
 			return nil
 		case errors.Is(err, zk.ErrNoNode):
-			if err := ensureParents(ctx, sess, dir, g.opts.aclOn(sess)); err != nil {
+			if err := core.Of(sess).CreatePath(ctx, dir, nil, zk.FlagPersistent, zk.FlagPersistent, g.opts.aclOn(sess), nil); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 				return fmt.Errorf("membership: join %s: %w", g.path, err)
 			}
 			continue
@@ -179,9 +178,9 @@ func (g *Group) create(ctx context.Context, sess *recipes.Session, dir, id strin
 			watch <-chan zk.Event
 		}
 		var gt got
-		err = recipes.Retry(cctx, sess, func(rctx context.Context) error {
+		err = core.Of(sess).Retry(cctx, func(rctx context.Context) error {
 			var err error
-			gt, err = recipes.Call(rctx, sess, func(c *zk.Conn) (got, error) {
+			gt, err = core.Call(rctx, core.Of(sess), func(c *zk.Conn) (got, error) {
 				_, st, w, err := c.GetW(full)
 				return got{st, w}, err
 			})
@@ -230,7 +229,7 @@ func (g *Group) Members(ctx context.Context) ([]Member, error) {
 }
 
 func (g *Group) members(ctx context.Context, b *binding) ([]Member, error) {
-	err := recipes.Retry(ctx, b.sess, b.ready)
+	err := core.Of(b.sess).Retry(ctx, b.ready)
 	var ms []Member
 	if err == nil {
 		ms, _, err = g.read(ctx, b, false)
@@ -247,7 +246,7 @@ func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-c
 		children []string
 		watch    <-chan zk.Event
 	}
-	gt, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (got, error) {
+	gt, err := core.Call(ctx, core.Of(b.sess), func(c *zk.Conn) (got, error) {
 		if watch {
 			ch, _, w, err := c.ChildrenW(b.full)
 			if errors.Is(err, zk.ErrNoNode) {
@@ -283,7 +282,7 @@ func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-c
 				data []byte
 				stat *zk.Stat
 			}
-			n, err := recipes.Call(ctx, b.sess, func(c *zk.Conn) (node, error) {
+			n, err := core.Call(ctx, core.Of(b.sess), func(c *zk.Conn) (node, error) {
 				d, st, err := c.Get(b.full + "/" + id)
 				return node{d, st}, err
 			})
@@ -325,7 +324,7 @@ func (g *Group) Watch(ctx context.Context) <-chan []Member {
 	case g.check(ctx, "watch") != nil:
 		close(out)
 	case g.fixed != nil:
-		if !g.fixed.sess.Go(func() { g.watch(ctx, out) }) {
+		if !core.Of(g.fixed.sess).Go(func() { g.watch(ctx, out) }) {
 			close(out)
 		}
 	default:
@@ -346,12 +345,12 @@ func (g *Group) watch(ctx context.Context, out chan<- []Member) {
 			return // ctx done, the Client closed, or the session is over
 		}
 		sess := b.sess
-		_, changed := sess.Changed()
+		_, changed := core.Of(sess).Changed()
 		var (
 			ms    []Member
 			watch <-chan zk.Event
 		)
-		err = recipes.Retry(ctx, sess, func(ctx context.Context) error {
+		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			if err := b.ready(ctx); err != nil {
 				return err
 			}
@@ -400,19 +399,4 @@ func fingerprint(ms []Member) string {
 		fmt.Fprintf(&b, "%s\x00%x\x00%x\x01", m.ID, m.Session, m.Data)
 	}
 	return b.String()
-}
-
-func ensureParents(ctx context.Context, sess *recipes.Session, full string, acl []zk.ACL) error {
-	for i := 1; i <= len(full); i++ {
-		if i < len(full) && full[i] != '/' {
-			continue
-		}
-		_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (string, error) {
-			return c.Create(full[:i], nil, zk.FlagPersistent, acl)
-		})
-		if err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			return err
-		}
-	}
-	return nil
 }

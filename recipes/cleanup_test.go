@@ -11,6 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/zktest"
 )
 
@@ -23,13 +24,13 @@ func TestCleanupGivesUpOnPermanentErrors(t *testing.T) {
 	s := zkc.Session(t, logTo(&logs, slog.LevelInfo))
 
 	var denied atomic.Int32
-	s.Cleanup("delete /denied", func(ctx context.Context) error {
+	core.Of(s).Cleanup("delete /denied", func(ctx context.Context) error {
 		denied.Add(1)
 		return zk.ErrNoAuth
 	})
 	var flaky atomic.Int32
 	cured := make(chan struct{})
-	s.Cleanup("delete /flaky", func(ctx context.Context) error {
+	core.Of(s).Cleanup("delete /flaky", func(ctx context.Context) error {
 		if flaky.Add(1) < 3 {
 			return zk.ErrConnectionClosed
 		}

@@ -3,6 +3,8 @@ package recipes
 import (
 	"strings"
 	"sync"
+
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // createdLog remembers, for protected nodes ("_c_" names) created by this
@@ -18,11 +20,9 @@ type createdLog struct {
 
 const createdLogMax = 4096
 
-// CreatedNode is what the server's reply to a create said about the node.
-type CreatedNode struct {
-	Czxid   int64 // the reply's zxid: the node's creation zxid
-	Session int64 // the session of the connection the reply came on
-}
+// CreatedNode is what the server's reply to a create said about the node:
+// its Czxid and the Session of the connection the reply came on.
+type CreatedNode = core.Created
 
 func trackCreated(path string) bool { return strings.Contains(path, "/_c_") }
 
@@ -56,12 +56,11 @@ func (l *createdLog) take(path string) (CreatedNode, bool) {
 	return n, ok
 }
 
-// TakeCreated returns what the server's reply said about a protected node
+// takeCreated returns what the server's reply said about a protected node
 // ("/_c_" in its name) that this session created at full path: its czxid
 // and the session that owns it. Each path can be taken once; ok is false
 // when the reply was not seen (for example the create was recovered after
-// a lost reply), and the caller must then read the node's stat. It is for
-// recipe authors.
-func (s *Session) TakeCreated(full string) (CreatedNode, bool) {
+// a lost reply), and the caller must then read the node's stat.
+func (s *Session) takeCreated(full string) (CreatedNode, bool) {
 	return s.created.take(full)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/zktest"
 )
 
@@ -41,7 +42,7 @@ func TestCreateReplyCarriesCzxid(t *testing.T) {
 					errs <- err
 					return
 				}
-				got, ok := s.TakeCreated(p)
+				got, ok := core.Of(s).TakeCreated(p)
 				_, st, err := s.Conn().Exists(p)
 				switch {
 				case err != nil:

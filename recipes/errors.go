@@ -3,6 +3,7 @@ package recipes
 import (
 	"errors"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/internal/obs"
 )
 
@@ -21,7 +22,7 @@ func init() {
 // errors.Is(err, recipes.ErrExpired) works on a lost lease too.
 var (
 	// ErrClosed: Close was called.
-	ErrClosed = errors.New("recipes: session closed")
+	ErrClosed = core.ErrClosed
 	// ErrExpired: the server reported the session expired.
 	ErrExpired = errors.New("recipes: session expired")
 	// ErrSessionChanged: go-zookeeper replaced the expired session with a
@@ -34,12 +35,12 @@ var (
 	ErrAuthFailed = errors.New("recipes: authentication failed")
 	// ErrSuspended: the connection was lost while the session may still live.
 	// Under LoseOnSuspend it is the cause given to leases cancelled then.
-	ErrSuspended = errors.New("recipes: connection to ZooKeeper suspended")
+	ErrSuspended = core.ErrSuspended
 
 	// ErrNilSession is returned by recipe constructors and calls given a nil *Session.
-	ErrNilSession = errors.New("recipes: nil session")
+	ErrNilSession = core.ErrNilSession
 	// ErrInvalidPath is wrapped by every error about a malformed znode path.
-	ErrInvalidPath = errors.New("recipes: invalid path")
+	ErrInvalidPath = core.ErrInvalidPath
 )
 
 // IsLoss reports whether err means the session is over for good, as

@@ -8,14 +8,14 @@ type note struct {
 	ev StateEvent
 }
 
-// OnStateChange registers fn to be called with every state change from now
+// onStateChange registers fn to be called with every state change from now
 // on, in order, outside the session's locks, and returns a function that
 // removes it (a call already queued may still arrive once after removal).
 // fn runs on the goroutine that observed the change, which may be
 // go-zookeeper's connection loop: it must return quickly and never block;
-// hand longer work to Go or Cleanup. It is for recipe authors: holds use it
-// instead of a goroutine each.
-func (s *Session) OnStateChange(fn func(StateEvent)) (remove func()) {
+// hand longer work to spawn or cleanup. Holds use it instead of a goroutine
+// each.
+func (s *Session) onStateChange(fn func(StateEvent)) (remove func()) {
 	l := &listener{fn: fn}
 	s.mu.Lock()
 	s.listeners[l] = struct{}{}

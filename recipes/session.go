@@ -41,6 +41,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/zkrecipes/zkrecipes/internal/clock"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/internal/obs"
 	"github.com/zkrecipes/zkrecipes/internal/wire"
 )
@@ -142,7 +143,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		listeners: make(map[*listener]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
-	s.ctxOut = WithChecks(s.ctx, s.checkDeadline)
+	s.ctxOut = core.WithChecks(s.ctx, s.checkDeadline)
 	if cfg.meters == nil {
 		cfg.meters = otel.GetMeterProvider()
 	}
@@ -181,7 +182,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 		return nil, err
 	}
 	if cfg.authUser != "" {
-		if _, err := Call(ctx, s, func(c *zk.Conn) (struct{}, error) {
+		if _, err := core.Call(ctx, core.Client{Session: (*engine)(s)}, func(c *zk.Conn) (struct{}, error) {
 			return struct{}{}, c.AddAuth("digest", []byte(cfg.authUser+":"+cfg.authPassword))
 		}); err != nil {
 			s.Close()
@@ -194,7 +195,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 
 func (s *Session) awaitFirstSession(ctx context.Context) error {
 	for {
-		st, ch := s.Changed()
+		st, ch := s.stateChanged()
 		switch st {
 		case StateConnecting:
 		case StateLost:
@@ -252,8 +253,8 @@ func (s *Session) Logger() *slog.Logger { return s.log }
 // Path returns p under the session's chroot (p itself without one).
 func (s *Session) Path(p string) string { return s.cfg.chroot + p }
 
-// Unpath strips the session's chroot from a full path.
-func (s *Session) Unpath(full string) string {
+// unpath strips the session's chroot from a full path.
+func (s *Session) unpath(full string) string {
 	if s.cfg.chroot == "" {
 		return full
 	}
@@ -287,19 +288,19 @@ func (s *Session) State() State {
 	return s.state
 }
 
-// Suspensions returns how many times the session has been suspended so
+// suspensionCount returns how many times the session has been suspended so
 // far. A recipe that reads it before a decision and again after knows
 // whether the connection dropped in between, even if it is back.
-func (s *Session) Suspensions() uint64 {
+func (s *Session) suspensionCount() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.suspensions
 }
 
-// Changed returns the current state and a channel that is closed at the next
+// stateChanged returns the current state and a channel that is closed at the next
 // state change. Recipes select on it to re-check their condition after a
 // suspension or a reconnect without missing a change.
-func (s *Session) Changed() (State, <-chan struct{}) {
+func (s *Session) stateChanged() (State, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state, s.changed
@@ -491,7 +492,7 @@ func (s *Session) stopConn() {
 // waitDeadline waits until the session ends or its local deadline passes;
 // it returns false when the session is over.
 func (s *Session) waitDeadline(timer *time.Timer) bool {
-	st, changed := s.Changed()
+	st, changed := s.stateChanged()
 	if st == StateLost {
 		return false
 	}
@@ -518,15 +519,9 @@ func (s *Session) waitDeadline(timer *time.Timer) bool {
 	return true
 }
 
-// Observer returns the session's metric instruments, for zkrecipes' own
-// recipes (the type is internal).
-func (s *Session) Observer() *obs.Observer { return s.obs }
-
-// Go runs fn in a goroutine owned by the session: Close waits for it. fn
-// must return soon after the session is over (Done). Go returns false, and
-// does not run fn, once Close has begun. It is for recipe authors.
-func (s *Session) Go(fn func()) bool { return s.spawn(fn) }
-
+// spawn runs fn in a goroutine owned by the session: Close waits for it. fn
+// must return soon after the session is over (Done). spawn returns false,
+// and does not run fn, once Close has begun.
 func (s *Session) spawn(fn func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/lock"
 	"github.com/zkrecipes/zkrecipes/recipes"
 	"github.com/zkrecipes/zkrecipes/zktest"
@@ -101,7 +102,7 @@ func TestCloseEndsSessionOnServer(t *testing.T) {
 	require.ErrorIs(t, l.Err(), lock.ErrLost)
 	require.ErrorIs(t, l.Err(), recipes.ErrClosed)
 
-	_, err = recipes.Call(context.Background(), s, func(c *zk.Conn) (bool, error) {
+	_, err = core.Call(context.Background(), core.Of(s), func(c *zk.Conn) (bool, error) {
 		ok, _, err := c.Exists("/")
 		return ok, err
 	})

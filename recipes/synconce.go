@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // SyncOnce syncs the server this session talks to with the ensemble's
@@ -30,7 +32,7 @@ func (s *Session) SyncOnce(ctx context.Context, path string) error {
 	if s.synced.Load() {
 		return nil
 	}
-	_, err := Call(ctx, s, func(c *zk.Conn) (string, error) { return c.Sync(path) })
+	err := core.Client{Session: (*engine)(s)}.Sync(ctx, path)
 	if err != nil && !errors.Is(err, zk.ErrNoNode) {
 		return err
 	}

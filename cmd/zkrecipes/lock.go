@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/lock"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -228,9 +229,7 @@ func setNodeData(sess *recipes.Session, path string, data []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	full := sess.Path(path)
-	_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
-		return c.Set(full, data, -1)
-	})
+	_, err := core.Of(sess).Set(ctx, full, data, -1)
 	if err != nil && !errors.Is(err, zk.ErrNoNode) {
 		sess.Logger().Debug("restore node data", "node", path, "err", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/election"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/lock"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -354,7 +355,7 @@ func holderIf(b bool) string {
 // children lists path's children; exists is false if path does not exist.
 func children(ctx context.Context, sess *recipes.Session, path string) (names []string, exists bool, err error) {
 	full := sess.Path(path)
-	cs, err := recipes.Call(ctx, sess, func(c *zk.Conn) ([]string, error) {
+	cs, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) ([]string, error) {
 		cs, _, err := c.Children(full)
 		return cs, err
 	})
@@ -377,7 +378,7 @@ func semaphore(ctx context.Context, sess *recipes.Session, path string) (int, []
 	}
 	get := func(p string) (node, error) {
 		full := sess.Path(p)
-		return recipes.Call(ctx, sess, func(c *zk.Conn) (node, error) {
+		return core.Call(ctx, core.Of(sess), func(c *zk.Conn) (node, error) {
 			d, st, err := c.Get(full)
 			return node{d, st}, err
 		})

@@ -10,6 +10,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/election"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/lock"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -191,9 +192,7 @@ func lockHolders(ctx context.Context, sess *recipes.Session, path string) ([]loc
 
 func setData(ctx context.Context, sess *recipes.Session, path string, data []byte) error {
 	full := sess.Path(path)
-	_, err := recipes.Call(ctx, sess, func(c *zk.Conn) (*zk.Stat, error) {
-		return c.Set(full, data, -1)
-	})
+	_, err := core.Of(sess).Set(ctx, full, data, -1)
 	if errors.Is(err, zk.ErrNoNode) {
 		return nil // released meanwhile
 	}

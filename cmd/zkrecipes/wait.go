@@ -12,6 +12,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/zkrecipes/zkrecipes/election"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/lock"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -108,7 +109,7 @@ func watchQueue(ctx context.Context, sess *recipes.Session, path string, list li
 	first := true
 	var last queueView
 	for {
-		w, werr := recipes.Call(ctx, sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+		w, werr := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
 			_, _, w, err := c.ChildrenW(full)
 			if errors.Is(err, zk.ErrNoNode) {
 				_, _, w, err = c.ExistsW(full)

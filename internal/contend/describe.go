@@ -9,14 +9,14 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
-	"github.com/zkrecipes/zkrecipes/recipes"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // Info is a contender with what its node says about it.
 type Info struct {
 	Node
-	Session int64         // EphemeralOwner
-	Token   recipes.Token // czxid
+	Session int64 // EphemeralOwner
+	Czxid   int64 // the fencing token
 	Data    []byte
 	Created time.Time // server time of creation
 }
@@ -59,7 +59,7 @@ func (q *Queue) Info(ctx context.Context, n Node) (Info, error) {
 		data []byte
 		stat *zk.Stat
 	}
-	g, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
+	g, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
 		d, st, err := c.Get(q.Dir + "/" + n.Name)
 		return got{d, st}, err
 	})
@@ -71,7 +71,7 @@ func (q *Queue) Info(ctx context.Context, n Node) (Info, error) {
 
 func infoOf(n Node, data []byte, st *zk.Stat) Info {
 	return Info{
-		Node: n, Session: st.EphemeralOwner, Token: recipes.Token(st.Czxid),
+		Node: n, Session: st.EphemeralOwner, Czxid: st.Czxid,
 		Data: data, Created: time.UnixMilli(st.Ctime),
 	}
 }
@@ -84,7 +84,7 @@ func (q *Queue) InfoW(ctx context.Context, n Node) (Info, <-chan zk.Event, error
 		stat  *zk.Stat
 		watch <-chan zk.Event
 	}
-	g, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
+	g, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
 		d, st, w, err := c.GetW(q.Dir + "/" + n.Name)
 		return got{d, st, w}, err
 	})
@@ -95,4 +95,4 @@ func (q *Queue) InfoW(ctx context.Context, n Node) (Info, <-chan zk.Event, error
 }
 
 // Session returns the session of the hold's queue.
-func (h *Hold) Session() *recipes.Session { return h.q.Sess }
+func (h *Hold) Session() core.Client { return h.q.Sess }

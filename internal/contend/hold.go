@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/internal/obs"
-	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
 // ErrNodeDeleted is the cause of a loss when our node was deleted while we
@@ -24,12 +24,12 @@ func init() { obs.RegisterCause(ErrNodeDeleted, "node_deleted") }
 // its own node and the session, and ends with ErrLost wrapping the cause,
 // or with ErrReleased after Release.
 type Hold struct {
-	q      *Queue
-	e      *Entry
-	cfg    HoldConfig
-	policy recipes.LossPolicy
-	lost   error // the recipe's ErrLost
-	freed  error // the recipe's ErrReleased
+	q             *Queue
+	e             *Entry
+	cfg           HoldConfig
+	loseOnSuspend bool
+	lost          error // the recipe's ErrLost
+	freed         error // the recipe's ErrReleased
 
 	ctx    context.Context
 	ctxOut context.Context // ctx, with an Err that checks first (Context)
@@ -52,10 +52,10 @@ const RevokeMarker = "__REVOKE__"
 
 // HoldConfig says how a Hold behaves.
 type HoldConfig struct {
-	Recipe string // metric label: mutex, read, write, semaphore, election
-	Policy recipes.LossPolicy
-	Lost   error // the recipe's loss sentinel, wrapped with the cause
-	Freed  error // the recipe's release sentinel
+	Recipe        string // metric label: mutex, read, write, semaphore, election
+	LoseOnSuspend bool   // the recipe's loss policy is recipes.LoseOnSuspend
+	Lost          error  // the recipe's loss sentinel, wrapped with the cause
+	Freed         error  // the recipe's release sentinel
 	// Revoked, when set (and the entry watches its node), is the cause the
 	// hold's context is cancelled with when its node's data becomes
 	// RevokeMarker. The hold stays held until released.
@@ -73,29 +73,29 @@ type HoldConfig struct {
 // suspended since, the hold re-checks its node before it is handed out.
 func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
 	suspensions := e.Suspensions
-	policy, lost, freed := cfg.Policy, cfg.Lost, cfg.Freed
+	lost, freed := cfg.Lost, cfg.Freed
 	h := &Hold{
-		q: q, e: e, cfg: cfg, policy: policy, lost: lost, freed: freed, granted: time.Now(),
+		q: q, e: e, cfg: cfg, loseOnSuspend: cfg.LoseOnSuspend, lost: lost, freed: freed, granted: time.Now(),
 		done: make(chan struct{}),
 		kick: make(chan struct{}, 1),
 	}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
-	h.ctxOut = recipes.WithChecks(h.ctx, func() { h.Err() })
+	h.ctxOut = core.WithChecks(h.ctx, func() { h.Err() })
 	unlisten := q.Sess.OnStateChange(h.onState)
 	h.mu.Lock()
 	h.unlisten = unlisten
 	h.mu.Unlock()
 	if e.Watch != nil && !q.Sess.Go(h.monitor) {
-		h.end(fmt.Errorf("%w: %w", lost, recipes.ErrClosed))
+		h.end(fmt.Errorf("%w: %w", lost, core.ErrClosed))
 		return h
 	}
 	// A change before the listener was in place is seen here.
-	h.onState(recipes.StateEvent{State: q.Sess.State(), Err: q.Sess.Err()})
+	h.onState(core.StateEvent{State: q.Sess.State(), Err: q.Sess.Err()})
 	if q.Sess.Suspensions() != suspensions && h.Err() == nil {
 		// Suspended and back between the decision and the listener: under
 		// LoseOnSuspend the lease may already be lost; check the node.
-		if policy == recipes.LoseOnSuspend {
-			h.loseTo(recipes.ErrSuspended)
+		if h.loseOnSuspend {
+			h.loseTo(core.ErrSuspended)
 			h.cleanupAfterLoss()
 		} else {
 			h.revalidateLater()
@@ -119,31 +119,31 @@ func (h *Hold) revalidateLater() {
 
 // onState is the hold's session listener. It runs on the goroutine that
 // saw the change and must not block.
-func (h *Hold) onState(ev recipes.StateEvent) {
+func (h *Hold) onState(ev core.StateEvent) {
 	h.mu.Lock()
 	over, releasing := h.err != nil, h.releasing
 	revalidate := false
 	switch ev.State {
-	case recipes.StateSuspended:
+	case core.StateSuspended:
 		h.suspended = true
-	case recipes.StateReconnected, recipes.StateConnected:
+	case core.StateReconnected, core.StateConnected:
 		revalidate = h.suspended && !over && !releasing
 		h.suspended = false
 	}
 	h.mu.Unlock()
 	switch {
 	case over:
-	case ev.State == recipes.StateLost && releasing:
+	case ev.State == core.StateLost && releasing:
 		h.end(h.freed) // the node ended with the session
-	case ev.State == recipes.StateLost:
+	case ev.State == core.StateLost:
 		cause := ev.Err
 		if cause == nil {
 			cause = h.q.Sess.Err()
 		}
 		h.loseTo(cause)
 	case releasing:
-	case ev.State == recipes.StateSuspended && h.policy == recipes.LoseOnSuspend:
-		h.loseTo(recipes.ErrSuspended)
+	case ev.State == core.StateSuspended && h.loseOnSuspend:
+		h.loseTo(core.ErrSuspended)
 		h.cleanupAfterLoss()
 	case revalidate:
 		h.revalidateLater()
@@ -281,7 +281,7 @@ func (h *Hold) revalidate() (<-chan zk.Event, []byte, error) {
 		watch <-chan zk.Event
 		data  []byte
 	)
-	err := recipes.Retry(h.q.Sess.Context(), h.q.Sess, func(ctx context.Context) error {
+	err := h.q.Sess.Retry(h.q.Sess.Context(), func(ctx context.Context) error {
 		var err error
 		stat, watch, data, err = h.q.stat(ctx, h.e.Path, h.e.Watch != nil)
 		return err
@@ -331,7 +331,7 @@ func (h *Hold) Release(ctx context.Context) error {
 		return nil
 	}
 	o := h.q.Sess.Observer()
-	if err := recipes.Retry(ctx, h.q.Sess, h.deleteNode); err != nil {
+	if err := h.q.Sess.Retry(ctx, h.deleteNode); err != nil {
 		if h.q.Sess.Err() != nil {
 			h.end(h.freed)
 			return nil
@@ -362,9 +362,7 @@ func (h *Hold) deleteNode(ctx context.Context) error {
 		return h.q.deletePath(ctx, h.e.Path)
 	}
 	ops := append([]any{&zk.DeleteRequest{Path: h.e.Path, Version: -1}}, h.cfg.ReleaseOps()...)
-	res, err := recipes.Call(ctx, h.q.Sess, func(c *zk.Conn) ([]zk.MultiResponse, error) {
-		return c.Multi(ops...)
-	})
+	res, err := h.q.Sess.Multi(ctx, ops...)
 	if !errors.Is(err, zk.ErrNoNode) {
 		return err
 	}

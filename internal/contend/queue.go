@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
-	"github.com/zkrecipes/zkrecipes/recipes"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // ErrBlocked is returned by Wait in try mode when another contender blocks us.
@@ -21,7 +21,7 @@ var ErrNodeGone = fmt.Errorf("contend: our contender node is gone: %w", ErrNodeD
 
 // Queue is one contender queue: the children of Dir.
 type Queue struct {
-	Sess  *recipes.Session
+	Sess  core.Client
 	Dir   string   // full path (chroot applied) of the parent
 	Kinds []string // the child kinds that take part in this queue
 	ACL   []zk.ACL
@@ -141,7 +141,7 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 		if ctx.Done() == nil {
 			send() // nothing can cancel the wait: no goroutine needed
 		} else if !q.Sess.Go(send) {
-			return "", recipes.ErrClosed
+			return "", core.ErrClosed
 		}
 		var r created
 		select {
@@ -159,7 +159,7 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 			if err := q.EnsurePath(ctx, q.Dir, nil); err != nil {
 				return "", err
 			}
-		case recipes.IsTransient(r.err):
+		case core.IsTransient(r.err):
 			// The create may have landed: look for our guid once connected.
 			p, err := q.findOwn(ctx, guid)
 			if err != nil {
@@ -189,7 +189,7 @@ func (q *Queue) lostErrOr(err error) error {
 // guid but owned by another (older) session is not ours: it is deleted.
 func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 	var found string
-	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
+	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
 		found = ""
 		// After a reconnect we may talk to a server that has not applied
 		// our create yet: sync it with the leader before listing.
@@ -203,7 +203,7 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 				continue
 			}
 			p := q.Dir + "/" + c
-			r, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (existsResult, error) {
+			r, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (existsResult, error) {
 				ok, st, err := c.Exists(p)
 				return existsResult{ok, st}, err
 			})
@@ -250,7 +250,7 @@ func names(ns []Node) []string {
 // syncedChildren lists the parent after syncing the server we talk to with
 // the leader, so the list reflects every write committed before.
 func (q *Queue) syncedChildren(ctx context.Context) ([]string, error) {
-	_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (string, error) {
+	_, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (string, error) {
 		return c.Sync(q.Dir)
 	})
 	if err != nil && !errors.Is(err, zk.ErrNoNode) {
@@ -267,7 +267,7 @@ func (q *Queue) stat(ctx context.Context, full string, watch bool) (*zk.Stat, <-
 		watch <-chan zk.Event
 		data  []byte
 	}
-	g, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
+	g, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
 		if watch {
 			d, st, ch, err := c.GetW(full)
 			return got{st, ch, d}, err
@@ -303,7 +303,7 @@ func (q *Queue) discardCreate(ctx context.Context, guid string, res <-chan creat
 			case r.err == nil:
 				q.Sess.Observer().Cleaned("discarded", q.Leave(dctx, r.path))
 				return
-			case !recipes.IsTransient(r.err):
+			case !core.IsTransient(r.err):
 				return // refused: nothing was created
 			}
 		case <-dctx.Done():
@@ -314,7 +314,7 @@ func (q *Queue) discardCreate(ctx context.Context, guid string, res <-chan creat
 		}
 	}
 	// The answer was lost: the create may have landed.
-	err := recipes.Retry(dctx, q.Sess, func(ctx context.Context) error { return q.deleteGUID(ctx, guid) })
+	err := q.Sess.Retry(dctx, func(ctx context.Context) error { return q.deleteGUID(ctx, guid) })
 	if err != nil && q.Sess.Err() == nil {
 		q.abandonCreate(guid, nil)
 	}
@@ -374,7 +374,7 @@ func (q *Queue) Discard(ctx context.Context, full string) {
 // When ctx ends first the delete goes on in the background and Leave
 // returns ctx's cause.
 func (q *Queue) Leave(ctx context.Context, full string) error {
-	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error { return q.deletePath(ctx, full) })
+	err := q.Sess.Retry(ctx, func(ctx context.Context) error { return q.deletePath(ctx, full) })
 	if err != nil && q.Sess.Err() == nil {
 		q.Abandon(full, "abandoned")
 	}
@@ -382,9 +382,7 @@ func (q *Queue) Leave(ctx context.Context, full string) error {
 }
 
 func (q *Queue) deletePath(ctx context.Context, full string) error {
-	_, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (struct{}, error) {
-		return struct{}{}, c.Delete(full, -1)
-	})
+	err := q.Sess.Delete(ctx, full, -1)
 	if errors.Is(err, zk.ErrNoNode) {
 		return nil
 	}
@@ -408,7 +406,7 @@ func (q *Queue) deleteGUID(ctx context.Context, guid string) error {
 
 // children lists the parent; a missing parent is an empty queue.
 func (q *Queue) children(ctx context.Context) ([]string, error) {
-	ch, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) ([]string, error) {
+	ch, err := core.Call(ctx, q.Sess, func(c *zk.Conn) ([]string, error) {
 		ch, _, err := c.Children(q.Dir)
 		return ch, err
 	})
@@ -429,12 +427,14 @@ func (q *Queue) List(ctx context.Context) ([]Node, error) {
 
 // NewQueue checks a recipe's session and path and returns the queue at
 // path (relative to the session's chroot) with acl, or the session's ACL
-// when acl is nil. Errors are prefixed with the recipe's package name.
-func NewQueue(pkg string, sess *recipes.Session, path string, kinds []string, acl []zk.ACL) (*Queue, error) {
-	if sess == nil {
-		return nil, fmt.Errorf("%s: %w", pkg, recipes.ErrNilSession)
+// when acl is nil. sess is a *recipes.Session (or a core.Session). Errors
+// are prefixed with the recipe's package name.
+func NewQueue(pkg string, s any, path string, kinds []string, acl []zk.ACL) (*Queue, error) {
+	sess := core.Of(s)
+	if sess.Session == nil {
+		return nil, fmt.Errorf("%s: %w", pkg, core.ErrNilSession)
 	}
-	if err := recipes.ValidatePath(path); err != nil {
+	if err := core.ValidatePath(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", pkg, err)
 	}
 	if acl == nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
-	"github.com/zkrecipes/zkrecipes/recipes"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // Blocker returns the contender that blocks list[me], or ok=false when
@@ -83,7 +83,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 		soleBlocker := !stillBlocked
 
 		_, changed := q.Sess.Changed()
-		watch, err := recipes.Call(ctx, q.Sess, func(c *zk.Conn) (<-chan zk.Event, error) {
+		watch, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (<-chan zk.Event, error) {
 			_, _, ch, err := c.GetW(q.Dir + "/" + pred.Name)
 			return ch, err
 		})
@@ -93,7 +93,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 				list, fresh = rest, false
 				continue
 			}
-		case err != nil && !recipes.IsTransient(err):
+		case err != nil && !core.IsTransient(err):
 			return susp, q.lostErrOr(q.wrap("watch blocker in", err))
 		case err == nil:
 			select {
@@ -142,9 +142,9 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 		}
 	}
 	var exists bool
-	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
+	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
 		var err error
-		exists, err = recipes.Call(ctx, q.Sess, func(c *zk.Conn) (bool, error) {
+		exists, err = core.Call(ctx, q.Sess, func(c *zk.Conn) (bool, error) {
 			ok, _, err := c.Exists(e.Path)
 			return ok, err
 		})
@@ -159,7 +159,7 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 // relist re-reads the queue, waiting out a disconnect.
 func (q *Queue) relist(ctx context.Context) ([]Node, error) {
 	var list []Node
-	err := recipes.Retry(ctx, q.Sess, func(ctx context.Context) error {
+	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
 		var err error
 		list, err = q.List(ctx)
 		return err

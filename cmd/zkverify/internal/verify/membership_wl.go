@@ -67,13 +67,13 @@ type membershipWL struct{}
 func init() { Workloads["membership"] = membershipWL{} }
 
 func (membershipWL) Name() string               { return "membership" }
-func (membershipWL) Paths(root string) []string { return []string{path.Acquire(root, "group")} }
+func (membershipWL) Paths(root string) []string { return []string{path.Join(root, "group")} }
 
 func (membershipWL) Run(ctx context.Context, e *Env) error {
-	grp := path.Acquire(e.Root, "group")
+	grp := path.Join(e.Root, "group")
 	g := membership.NewGroup(e.Sess, grp)
 	id := e.w.cfg.Name
-	res := path.Acquire(grp, id)
+	res := path.Join(grp, id)
 	full := e.Sess.Path(res)
 	for ctx.Err() == nil {
 		op := e.Invoke("membership", res, "p")
@@ -313,7 +313,7 @@ func (h *History) checkMemberNodes(grp string) []Violation {
 		if hr.WL != "membership" {
 			continue
 		}
-		n := recs[fmt.Sprintf("%s|%d", path.Acquire(grp, hr.W), hr.Tok)]
+		n := recs[fmt.Sprintf("%s|%d", path.Join(grp, hr.W), hr.Tok)]
 		if n == nil {
 			continue // not seen by the observer (short-lived, or a stat of the wrong node: then no node has that czxid)
 		}
