@@ -20,4 +20,3 @@ func (c checkedContext) Err() error {
 func WithChecks(ctx context.Context, check func()) context.Context {
 	return checkedContext{ctx, check}
 }
-

@@ -37,4 +37,3 @@ func ValidatePath(p string) error {
 	}
 	return nil
 }
-
