@@ -143,10 +143,7 @@ func waitGone(ctx context.Context, sess *recipes.Session, full string) (bool, er
 		var watch <-chan zk.Event
 		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			var err error
-			watch, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
-				_, _, w, err := c.GetW(full) // GetW: a missing node leaves no watch behind
-				return w, err
-			})
+			watch, err = core.WatchOf(core.Of(sess).GetW(ctx, full)) // GetW: a missing node leaves no watch behind
 			return err
 		})
 		switch {

@@ -314,11 +314,8 @@ func (d *DoubleBarrier) open(ctx context.Context, members []contend.Node) error 
 func (d *DoubleBarrier) readMarker(ctx context.Context, name string) ([]string, error) {
 	var data []byte
 	err := core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
-		var err error
-		data, err = core.Call(ctx, core.Of(d.sess), func(c *zk.Conn) ([]byte, error) {
-			b, _, err := c.Get(d.q.Dir + "/" + name)
-			return b, err
-		})
+		n, err := core.Of(d.sess).Get(ctx, d.q.Dir+"/"+name)
+		data = n.Data
 		return err
 	})
 	if err != nil {
@@ -416,10 +413,7 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 			}
 			wait = members[0] // the others wait for the lowest
 		}
-		watch, err := core.Call(ctx, core.Of(d.sess), func(c *zk.Conn) (<-chan zk.Event, error) {
-			_, _, w, err := c.GetW(d.q.Dir + "/" + wait.Name)
-			return w, err
-		})
+		watch, err := core.WatchOf(core.Of(d.sess).GetW(ctx, d.q.Dir+"/"+wait.Name))
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			continue
@@ -450,18 +444,11 @@ func (d *DoubleBarrier) deleteMarker(ctx context.Context, name string) error {
 }
 
 func (d *DoubleBarrier) childrenW(ctx context.Context) ([]string, <-chan zk.Event, error) {
-	type got struct {
-		children []string
-		watch    <-chan zk.Event
-	}
-	var g got
-	err := core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
+	var g core.Watched[[]string]
+	err := d.q.Sess.Retry(ctx, func(ctx context.Context) error {
 		var err error
-		g, err = core.Call(ctx, core.Of(d.sess), func(c *zk.Conn) (got, error) {
-			ch, _, w, err := c.ChildrenW(d.q.Dir)
-			return got{ch, w}, err
-		})
+		g, err = d.q.Sess.ChildrenW(ctx, d.q.Dir)
 		return err
 	})
-	return g.children, g.watch, err
+	return g.Value, g.Watch, err
 }

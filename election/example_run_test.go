@@ -124,7 +124,7 @@ func ExampleTerm_Release() {
 		}
 		elected <- tb
 	}()
-	leader, err := b.Leader(ctx)
+	leader, err := a.Leader(ctx)
 	if err != nil {
 		panic(err)
 	}

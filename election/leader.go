@@ -226,28 +226,22 @@ func (e *Election) current(ctx context.Context, b *binding) (cur Leader, w <-cha
 			}
 			return leaderOf(info), w, false, err
 		}
-		type got struct {
-			w     <-chan zk.Event
-			again bool
+		c := b.q.Sess
+		ch, err := c.ChildrenW(ctx, b.q.Dir)
+		if err == nil && len(contend.Sorted(ch.Value, kinds)) > 0 {
+			// someone joined between our two reads: the watch is set, and
+			// it fires on the next change; read again now.
+			return Leader{}, nil, true, nil
 		}
-		g, err := core.Call(ctx, core.Of(b.sess), func(c *zk.Conn) (got, error) {
-			children, _, w, err := c.ChildrenW(b.q.Dir)
-			if err == nil && len(contend.Sorted(children, kinds)) > 0 {
-				// someone joined between our two reads: the watch is set,
-				// and it fires on the next change; read again now.
-				return got{again: true}, nil
-			}
-			if errors.Is(err, zk.ErrNoNode) {
-				var exists bool
-				exists, _, w, err = c.ExistsW(b.q.Dir) // fires when the election is created
-				if err == nil && exists {
-					// Created between our two reads: an exists watch would
-					// not fire for its children. Read again now.
-					return got{again: true}, nil
-				}
-			}
-			return got{w: w}, err
-		})
-		return Leader{}, g.w, g.again, err
+		if !errors.Is(err, zk.ErrNoNode) {
+			return Leader{}, ch.Watch, false, err
+		}
+		ex, err := c.ExistsW(ctx, b.q.Dir) // fires when the election is created
+		if err == nil && ex.Value {
+			// Created between our two reads: an exists watch would not fire
+			// for its children. Read again now.
+			return Leader{}, nil, true, nil
+		}
+		return Leader{}, ex.Watch, false, err
 	}
 }

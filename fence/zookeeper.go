@@ -194,22 +194,15 @@ func (z *ZooKeeper) conflict() {
 
 // read returns the token stored at full and the node's version.
 func (z *ZooKeeper) read(ctx context.Context, sess *recipes.Session, full string) (recipes.Token, int32, error) {
-	type got struct {
-		data []byte
-		st   *zk.Stat
-	}
-	g, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
-		data, st, err := c.Get(full)
-		return got{data, st}, err
-	})
+	g, err := core.Of(sess).Get(ctx, full)
 	if err != nil {
 		return 0, 0, err
 	}
-	tok, err := recipes.ParseToken(string(g.data))
+	tok, err := recipes.ParseToken(string(g.Data))
 	if err != nil {
 		return 0, 0, fmt.Errorf("node %s does not hold a fencing token: %w", full, err)
 	}
-	return tok, g.st.Version, nil
+	return tok, g.Stat.Version, nil
 }
 
 // create creates full with data as a persistent node, and its missing

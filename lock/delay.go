@@ -59,7 +59,7 @@ func (b *queue) delayAfterAbandon(ctx context.Context, q *contend.Queue, e *cont
 			return err
 		}
 	}
-	err = core.Of(q.Sess).Retry(ctx, func(ctx context.Context) error {
+	err = q.Sess.Retry(ctx, func(ctx context.Context) error {
 		return writeMarker(ctx, q, marker, heldPrefix+e.Node.Name, -1)
 	})
 	if errors.Is(err, zk.ErrNoNode) {
@@ -74,17 +74,10 @@ func (b *queue) delayAfterAbandon(ctx context.Context, q *contend.Queue, e *cont
 func (b *queue) delayLeft(ctx context.Context, q *contend.Queue, marker string, e *contend.Entry) (time.Duration, error) {
 	sess := q.Sess
 	for {
-		type got struct {
-			data []byte
-			stat *zk.Stat
-		}
-		var g got
-		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
+		var g core.Node
+		err := sess.Retry(ctx, func(ctx context.Context) error {
 			var err error
-			g, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
-				d, st, err := c.Get(marker)
-				return got{d, st}, err
-			})
+			g, err = sess.Get(ctx, marker)
 			return err
 		})
 		if errors.Is(err, zk.ErrNoNode) {
@@ -93,25 +86,22 @@ func (b *queue) delayLeft(ctx context.Context, q *contend.Queue, marker string, 
 		if err != nil {
 			return 0, err
 		}
-		data := string(g.data)
+		data := string(g.Data)
 		if prev, ok := strings.CutPrefix(data, heldPrefix); ok {
 			if prev == e.Node.Name {
 				return 0, nil
 			}
-			gone, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (bool, error) {
-				ok, _, err := c.Exists(q.Dir + "/" + prev)
-				return !ok, err
-			})
+			there, _, err := sess.Exists(ctx, q.Dir+"/"+prev)
 			if err != nil {
 				return 0, err
 			}
-			if !gone {
+			if there {
 				return 0, nil // only a foreign tool could get here: nothing to wait for
 			}
 			sess.Logger().Info("lock-delay: previous holder vanished without releasing",
 				"lock", b.path, "previous", prev, "delay", b.opts.lockDelay)
 			// Our write's mtime is the notice, on the server's clock.
-			err = writeMarker(ctx, q, marker, gonePrefix+prev, g.stat.Version)
+			err = writeMarker(ctx, q, marker, gonePrefix+prev, g.Stat.Version)
 			if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
 				continue // changed meanwhile: read again
 			}
@@ -124,14 +114,14 @@ func (b *queue) delayLeft(ctx context.Context, q *contend.Queue, marker string, 
 		if !ok {
 			return 0, nil // not ours to interpret
 		}
-		noticed := g.stat.Mtime
+		noticed := g.Stat.Mtime
 		if name, ms, ok := strings.Cut(rest, "@"); ok {
 			if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
 				noticed, rest = n, name
 			}
 		}
 		// Learn the server's time now from a write that keeps the notice.
-		st, err := core.Of(sess).Set(ctx, marker, []byte(gonePrefix+rest+"@"+strconv.FormatInt(noticed, 10)), g.stat.Version)
+		st, err := sess.Set(ctx, marker, []byte(gonePrefix+rest+"@"+strconv.FormatInt(noticed, 10)), g.Stat.Version)
 		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
 			continue
 		}
@@ -159,16 +149,13 @@ func delayRemaining(delay time.Duration, noticed, now int64) time.Duration {
 // writeMarker sets the marker's data, creating it (persistent, with the
 // lock's ACL) when it does not exist and version is -1.
 func writeMarker(ctx context.Context, q *contend.Queue, marker, data string, version int32) error {
-	_, err := core.Call(ctx, core.Of(q.Sess), func(c *zk.Conn) (*zk.Stat, error) {
-		st, err := c.Set(marker, []byte(data), version)
-		if errors.Is(err, zk.ErrNoNode) && version == -1 {
-			_, err = c.Create(marker, []byte(data), 0, q.ACL)
-			if errors.Is(err, zk.ErrNodeExists) {
-				st, err = c.Set(marker, []byte(data), -1)
-			}
+	_, err := q.Sess.Set(ctx, marker, []byte(data), version)
+	if errors.Is(err, zk.ErrNoNode) && version == -1 {
+		_, err = q.Sess.Create(ctx, marker, []byte(data), 0, q.ACL)
+		if errors.Is(err, zk.ErrNodeExists) {
+			_, err = q.Sess.Set(ctx, marker, []byte(data), -1)
 		}
-		return st, err
-	})
+	}
 	return err
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/go-zookeeper/zk"
-
-	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // ErrNotHeld is wrapped by the error of a guarded write that was not
@@ -34,7 +32,7 @@ func (l *Lease) Guard(ctx context.Context, ops ...any) ([]zk.MultiResponse, erro
 	}
 	sess := l.h.Session()
 	all := append([]any{&zk.CheckVersionRequest{Path: l.h.Entry().Path, Version: -1}}, ops...)
-	res, err := core.Of(sess).Multi(ctx, all...)
+	res, err := sess.Multi(ctx, all...)
 	if len(res) > 0 && res[0].Error != nil {
 		return nil, fmt.Errorf("lock: guarded write under %s: %w (%w)", l.path, ErrNotHeld, res[0].Error)
 	}

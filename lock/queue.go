@@ -219,6 +219,6 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 	}
 	return &Lease{
 		h:    contend.NewHold(q, e, cfg),
-		path: core.Of(sess).Unpath(e.Path),
+		path: sess.Unpath(e.Path),
 	}, nil
 }

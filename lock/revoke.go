@@ -128,10 +128,7 @@ func Break(ctx context.Context, src recipes.Source, path string, holders []Conte
 func waitDeleted(ctx context.Context, sess *recipes.Session, full string, deadline <-chan time.Time) bool {
 	for {
 		_, changed := core.Of(sess).Changed()
-		w, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
-			_, _, w, err := c.GetW(full)
-			return w, err
-		})
+		w, err := core.WatchOf(core.Of(sess).GetW(ctx, full))
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			return true

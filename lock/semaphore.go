@@ -161,7 +161,7 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 	}
 	return &Lease{
 		h:    contend.NewHold(leases, e, contend.HoldConfig{Recipe: "semaphore", LoseOnSuspend: policy == recipes.LoseOnSuspend, Lost: ErrLost, Freed: ErrReleased}),
-		path: core.Of(sess).Unpath(e.Path),
+		path: leases.Sess.Unpath(e.Path),
 	}, nil
 }
 
@@ -170,25 +170,18 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 func (s *Semaphore) awaitPermit(ctx context.Context, leases *contend.Queue, e *contend.Entry, try bool) (uint64, error) {
 	sess := leases.Sess
 	for {
-		_, changed := core.Of(sess).Changed()
-		susp := core.Of(sess).Suspensions()
-		type got struct {
-			children []string
-			watch    <-chan zk.Event
-		}
-		var g got
-		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
+		_, changed := sess.Changed()
+		susp := sess.Suspensions()
+		var g core.Watched[[]string]
+		err := sess.Retry(ctx, func(ctx context.Context) error {
 			var err error
-			g, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
-				ch, _, w, err := c.ChildrenW(leases.Dir)
-				return got{ch, w}, err
-			})
+			g, err = sess.ChildrenW(ctx, leases.Dir)
 			return err
 		})
 		if err != nil {
 			return susp, err
 		}
-		list := contend.Sorted(g.children, leases.Kinds)
+		list := contend.Sorted(g.Value, leases.Kinds)
 		me := contend.Index(list, e.Node.Name)
 		switch {
 		case me < 0:
@@ -202,7 +195,7 @@ func (s *Semaphore) awaitPermit(ctx context.Context, leases *contend.Queue, e *c
 			return susp, contend.ErrBlocked
 		}
 		select {
-		case <-g.watch:
+		case <-g.Watch:
 		case <-changed:
 		case <-ctx.Done():
 			return susp, context.Cause(ctx)
@@ -222,16 +215,9 @@ func (s *Semaphore) checkPermits(ctx context.Context, leases *contend.Queue) err
 		return fmt.Errorf("%w: semaphore %s has %s permits, this client was configured with %d",
 			ErrPermits, s.path, stored, s.permits)
 	}
-	return core.Of(sess).Retry(ctx, func(ctx context.Context) error {
+	return sess.Retry(ctx, func(ctx context.Context) error {
 		for {
-			type got struct {
-				data []byte
-				stat *zk.Stat
-			}
-			g, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (got, error) {
-				d, st, err := c.Get(full)
-				return got{d, st}, err
-			})
+			g, err := sess.Get(ctx, full)
 			switch {
 			case errors.Is(err, zk.ErrNoNode):
 				if err := leases.EnsurePath(ctx, full, []byte(want)); err != nil {
@@ -240,13 +226,13 @@ func (s *Semaphore) checkPermits(ctx context.Context, leases *contend.Queue) err
 				continue
 			case err != nil:
 				return err
-			case string(g.data) == want:
+			case string(g.Data) == want:
 				return nil
-			case len(g.data) > 0:
-				return mismatch(string(g.data))
+			case len(g.Data) > 0:
+				return mismatch(string(g.Data))
 			}
 			// Created without a count (as a parent of another node): set ours.
-			_, err = core.Of(sess).Set(ctx, full, []byte(want), g.stat.Version)
+			_, err = sess.Set(ctx, full, []byte(want), g.Stat.Version)
 			if err != nil && !errors.Is(err, zk.ErrBadVersion) {
 				return err
 			}

@@ -52,14 +52,12 @@ func (g *Group) newMembership(sess *recipes.Session, id, full string, czxid int6
 // watchMember watches our node on a Session source until it goes.
 func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, error) {
 	sess := g.fixed.sess
+	got, err := core.Of(sess).GetW(ctx, full)
 	var czxid int64
-	watch, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
-		_, st, w, err := c.GetW(full)
-		if err == nil {
-			czxid = st.Czxid
-		}
-		return w, err
-	})
+	if err == nil {
+		czxid = got.Stat.Czxid
+	}
+	watch := got.Watch
 	m := g.newMembership(sess, id, full, czxid)
 	if err != nil {
 		m.Release(context.WithoutCancel(ctx))
@@ -109,19 +107,17 @@ func (g *Group) joinOn(ctx context.Context, sess *recipes.Session, id string, da
 		if err := g.create(ctx, sess, dir, id, data, true); err != nil {
 			return "", nil, 0, err
 		}
-		var watch <-chan zk.Event
-		var czxid int64
+		var got core.Watched[[]byte]
 		err := core.Of(sess).Retry(ctx, func(ctx context.Context) error {
 			var err error
-			watch, err = core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
-				_, st, w, err := c.GetW(full)
-				if err == nil {
-					czxid = st.Czxid
-				}
-				return w, err
-			})
+			got, err = core.Of(sess).GetW(ctx, full)
 			return err
 		})
+		watch := got.Watch
+		var czxid int64
+		if err == nil {
+			czxid = got.Stat.Czxid
+		}
 		if errors.Is(err, zk.ErrNoNode) && ctx.Err() == nil {
 			continue // deleted at once by someone else: create it again
 		}
@@ -219,10 +215,7 @@ func (m *Membership) monitorOn(sess *recipes.Session, full string, watch <-chan 
 			watch = nil // wait for the reconnect, then look again
 			continue
 		}
-		w, err := core.Call(sess.Context(), core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
-			_, _, w, err := c.GetW(full)
-			return w, err
-		})
+		w, err := core.WatchOf(core.Of(sess).GetW(sess.Context(), full))
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			return fmt.Errorf("%w: node %s deleted", ErrGone, full)

@@ -173,17 +173,10 @@ func (g *Group) create(ctx context.Context, sess *recipes.Session, dir, id strin
 		case !errors.Is(err, zk.ErrNodeExists):
 			return fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
 		}
-		type got struct {
-			stat  *zk.Stat
-			watch <-chan zk.Event
-		}
-		var gt got
+		var gt core.Watched[[]byte]
 		err = core.Of(sess).Retry(cctx, func(rctx context.Context) error {
 			var err error
-			gt, err = core.Call(rctx, core.Of(sess), func(c *zk.Conn) (got, error) {
-				_, st, w, err := c.GetW(full)
-				return got{st, w}, err
-			})
+			gt, err = core.Of(sess).GetW(rctx, full)
 			return err
 		})
 		switch {
@@ -191,17 +184,17 @@ func (g *Group) create(ctx context.Context, sess *recipes.Session, dir, id strin
 			continue
 		case err != nil:
 			return fmt.Errorf("membership: join %s as %q: %w", g.path, id, err)
-		case gt.stat.EphemeralOwner == sess.ID():
+		case gt.Stat.EphemeralOwner == sess.ID():
 			return nil // ours: the lost reply's create landed
 		}
 		sess.Logger().Info("membership: id taken by another session; waiting for it to go",
-			"group", g.path, "id", id, "owner", fmt.Sprintf("0x%x", gt.stat.EphemeralOwner))
+			"group", g.path, "id", id, "owner", fmt.Sprintf("0x%x", gt.Stat.EphemeralOwner))
 		select {
-		case <-gt.watch:
+		case <-gt.Watch:
 		case <-changed:
 		case <-ctx.Done():
 			return fmt.Errorf("membership: join %s as %q: id held by session 0x%x: %w",
-				g.path, id, gt.stat.EphemeralOwner, context.Cause(ctx))
+				g.path, id, gt.Stat.EphemeralOwner, context.Cause(ctx))
 		case <-sess.Done():
 			return fmt.Errorf("membership: join %s: %w", g.path, sess.Err())
 		}
@@ -240,57 +233,51 @@ func (g *Group) members(ctx context.Context, b *binding) ([]Member, error) {
 	return ms, nil
 }
 
+// list returns the group's children (none while the group does not exist)
+// and, when watch is set, a watch that fires at the next change (or at
+// once, when the group appeared between our two reads).
+func list(ctx context.Context, c core.Client, full string, watch bool) ([]string, <-chan zk.Event, error) {
+	if !watch {
+		ch, err := c.Children(ctx, full)
+		if errors.Is(err, zk.ErrNoNode) {
+			return nil, nil, nil
+		}
+		return ch, nil, err
+	}
+	ch, err := c.ChildrenW(ctx, full)
+	if !errors.Is(err, zk.ErrNoNode) {
+		return ch.Value, ch.Watch, err
+	}
+	ex, err := c.ExistsW(ctx, full) // fires when the group is created
+	if err == nil && ex.Value {
+		// Created between our two reads: an exists watch would not fire for
+		// its children. Read again now.
+		closed := make(chan zk.Event)
+		close(closed)
+		return nil, closed, nil
+	}
+	return nil, ex.Watch, err
+}
+
 // read lists the members, with a children watch when watch is set.
 func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-chan zk.Event, error) {
-	type got struct {
-		children []string
-		watch    <-chan zk.Event
-	}
-	gt, err := core.Call(ctx, core.Of(b.sess), func(c *zk.Conn) (got, error) {
-		if watch {
-			ch, _, w, err := c.ChildrenW(b.full)
-			if errors.Is(err, zk.ErrNoNode) {
-				exists, _, w, err := c.ExistsW(b.full) // fires when the group is created
-				if err == nil && exists {
-					// Created between our two reads: an exists watch would
-					// not fire for its children. Read again now.
-					closed := make(chan zk.Event)
-					close(closed)
-					return got{nil, closed}, nil
-				}
-				return got{nil, w}, err
-			}
-			return got{ch, w}, err
-		}
-		ch, _, err := c.Children(b.full)
-		if errors.Is(err, zk.ErrNoNode) {
-			return got{}, nil
-		}
-		return got{ch, nil}, err
-	})
+	children, w, err := list(ctx, core.Of(b.sess), b.full, watch)
 	if err != nil {
 		return nil, nil, err
 	}
-	ms := make([]Member, len(gt.children))
-	errs := make([]error, len(gt.children))
+	ms := make([]Member, len(children))
+	errs := make([]error, len(children))
 	var wg sync.WaitGroup
-	for i, id := range gt.children {
+	for i, id := range children {
 		wg.Add(1)
 		go func() { // pipelined on one connection
 			defer wg.Done()
-			type node struct {
-				data []byte
-				stat *zk.Stat
-			}
-			n, err := core.Call(ctx, core.Of(b.sess), func(c *zk.Conn) (node, error) {
-				d, st, err := c.Get(b.full + "/" + id)
-				return node{d, st}, err
-			})
+			n, err := core.Of(b.sess).Get(ctx, b.full+"/"+id)
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			ms[i] = Member{ID: id, Data: n.data, Session: n.stat.EphemeralOwner, Joined: time.UnixMilli(n.stat.Ctime)}
+			ms[i] = Member{ID: id, Data: n.Data, Session: n.Stat.EphemeralOwner, Joined: time.UnixMilli(n.Stat.Ctime)}
 		}()
 	}
 	wg.Wait()
@@ -305,7 +292,7 @@ func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-c
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, gt.watch, nil
+	return out, w, nil
 }
 
 // Watch returns a channel that receives the group's members (sorted by id)

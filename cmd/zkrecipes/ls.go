@@ -355,10 +355,7 @@ func holderIf(b bool) string {
 // children lists path's children; exists is false if path does not exist.
 func children(ctx context.Context, sess *recipes.Session, path string) (names []string, exists bool, err error) {
 	full := sess.Path(path)
-	cs, err := core.Call(ctx, core.Of(sess), func(c *zk.Conn) ([]string, error) {
-		cs, _, err := c.Children(full)
-		return cs, err
-	})
+	cs, err := core.Of(sess).Children(ctx, full)
 	if errors.Is(err, zk.ErrNoNode) {
 		return nil, false, nil
 	}
@@ -372,20 +369,10 @@ func children(ctx context.Context, sess *recipes.Session, path string) (names []
 // permit nodes in order. The library has no Contenders for a Semaphore, so
 // this reads the nodes itself.
 func semaphore(ctx context.Context, sess *recipes.Session, path string) (int, []lock.Contender, error) {
-	type node struct {
-		data []byte
-		stat *zk.Stat
-	}
-	get := func(p string) (node, error) {
-		full := sess.Path(p)
-		return core.Call(ctx, core.Of(sess), func(c *zk.Conn) (node, error) {
-			d, st, err := c.Get(full)
-			return node{d, st}, err
-		})
-	}
+	get := func(p string) (core.Node, error) { return core.Of(sess).Get(ctx, sess.Path(p)) }
 	permits := 0
 	if n, err := get(path); err == nil {
-		permits, _ = strconv.Atoi(string(n.data))
+		permits, _ = strconv.Atoi(string(n.Data))
 	} else if !errors.Is(err, zk.ErrNoNode) {
 		return 0, nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -407,8 +394,8 @@ func semaphore(ctx context.Context, sess *recipes.Session, path string) (int, []
 			return 0, nil, fmt.Errorf("read %s: %w", name, err)
 		}
 		out = append(out, lock.Contender{
-			Name: "leases/" + name, Kind: lock.LeaseKind, Seq: seq, Session: n.stat.EphemeralOwner,
-			Token: recipes.Token(n.stat.Czxid), Data: n.data, Created: time.UnixMilli(n.stat.Ctime),
+			Name: "leases/" + name, Kind: lock.LeaseKind, Seq: seq, Session: n.Stat.EphemeralOwner,
+			Token: recipes.Token(n.Stat.Czxid), Data: n.Data, Created: time.UnixMilli(n.Stat.Ctime),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })

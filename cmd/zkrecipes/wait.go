@@ -109,13 +109,10 @@ func watchQueue(ctx context.Context, sess *recipes.Session, path string, list li
 	first := true
 	var last queueView
 	for {
-		w, werr := core.Call(ctx, core.Of(sess), func(c *zk.Conn) (<-chan zk.Event, error) {
-			_, _, w, err := c.ChildrenW(full)
-			if errors.Is(err, zk.ErrNoNode) {
-				_, _, w, err = c.ExistsW(full)
-			}
-			return w, err
-		})
+		w, werr := core.WatchOf(core.Of(sess).ChildrenW(ctx, full))
+		if errors.Is(werr, zk.ErrNoNode) {
+			w, werr = core.WatchOf(core.Of(sess).ExistsW(ctx, full))
+		}
 		cs, err := list(ctx)
 		if err == nil {
 			if v := viewOf(cs, me); first || v != last {

@@ -55,18 +55,11 @@ func (q *Queue) Describe(ctx context.Context) ([]Info, error) {
 
 // Info reads one contender's node.
 func (q *Queue) Info(ctx context.Context, n Node) (Info, error) {
-	type got struct {
-		data []byte
-		stat *zk.Stat
-	}
-	g, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
-		d, st, err := c.Get(q.Dir + "/" + n.Name)
-		return got{d, st}, err
-	})
+	g, err := q.Sess.Get(ctx, q.Dir+"/"+n.Name)
 	if err != nil {
 		return Info{}, fmt.Errorf("read %s: %w", n.Name, err)
 	}
-	return infoOf(n, g.data, g.stat), nil
+	return infoOf(n, g.Data, g.Stat), nil
 }
 
 func infoOf(n Node, data []byte, st *zk.Stat) Info {
@@ -79,19 +72,11 @@ func infoOf(n Node, data []byte, st *zk.Stat) Info {
 // InfoW reads one contender's node and leaves a data watch on it, which
 // fires when the node is deleted or its data changes.
 func (q *Queue) InfoW(ctx context.Context, n Node) (Info, <-chan zk.Event, error) {
-	type got struct {
-		data  []byte
-		stat  *zk.Stat
-		watch <-chan zk.Event
-	}
-	g, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
-		d, st, w, err := c.GetW(q.Dir + "/" + n.Name)
-		return got{d, st, w}, err
-	})
+	g, err := q.Sess.GetW(ctx, q.Dir+"/"+n.Name)
 	if err != nil {
 		return Info{}, nil, fmt.Errorf("read %s: %w", n.Name, err)
 	}
-	return infoOf(n, g.data, g.stat), g.watch, nil
+	return infoOf(n, g.Value, g.Stat), g.Watch, nil
 }
 
 // Session returns the session of the hold's queue.

@@ -203,17 +203,14 @@ func (q *Queue) findOwn(ctx context.Context, guid string) (string, error) {
 				continue
 			}
 			p := q.Dir + "/" + c
-			r, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (existsResult, error) {
-				ok, st, err := c.Exists(p)
-				return existsResult{ok, st}, err
-			})
+			ok, st, err := q.Sess.Exists(ctx, p)
 			if err != nil {
 				return err
 			}
-			if !r.ok {
+			if !ok {
 				continue
 			}
-			if r.stat.EphemeralOwner != q.Sess.ID() {
+			if st.EphemeralOwner != q.Sess.ID() {
 				q.Abandon(p, "foreign_guid") // an older session's: not ours
 				continue
 			}
@@ -250,10 +247,7 @@ func names(ns []Node) []string {
 // syncedChildren lists the parent after syncing the server we talk to with
 // the leader, so the list reflects every write committed before.
 func (q *Queue) syncedChildren(ctx context.Context) ([]string, error) {
-	_, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (string, error) {
-		return c.Sync(q.Dir)
-	})
-	if err != nil && !errors.Is(err, zk.ErrNoNode) {
+	if err := q.Sess.Sync(ctx, q.Dir); err != nil && !errors.Is(err, zk.ErrNoNode) {
 		return nil, err
 	}
 	return q.children(ctx)
@@ -262,28 +256,15 @@ func (q *Queue) syncedChildren(ctx context.Context) ([]string, error) {
 // stat reads the stat of full, with a data watch when watch is set (GetW:
 // a missing node leaves no watch behind).
 func (q *Queue) stat(ctx context.Context, full string, watch bool) (*zk.Stat, <-chan zk.Event, []byte, error) {
-	type got struct {
-		stat  *zk.Stat
-		watch <-chan zk.Event
-		data  []byte
+	if watch {
+		g, err := q.Sess.GetW(ctx, full)
+		return g.Stat, g.Watch, g.Value, err
 	}
-	g, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (got, error) {
-		if watch {
-			d, st, ch, err := c.GetW(full)
-			return got{st, ch, d}, err
-		}
-		ok, st, err := c.Exists(full)
-		if err == nil && !ok {
-			err = zk.ErrNoNode
-		}
-		return got{stat: st}, err
-	})
-	return g.stat, g.watch, g.data, err
-}
-
-type existsResult struct {
-	ok   bool
-	stat *zk.Stat
+	ok, st, err := q.Sess.Exists(ctx, full)
+	if err == nil && !ok {
+		err = zk.ErrNoNode
+	}
+	return st, nil, nil, err
 }
 
 // discardCreate undoes a create we gave up on because ctx is done: it waits
@@ -406,10 +387,7 @@ func (q *Queue) deleteGUID(ctx context.Context, guid string) error {
 
 // children lists the parent; a missing parent is an empty queue.
 func (q *Queue) children(ctx context.Context) ([]string, error) {
-	ch, err := core.Call(ctx, q.Sess, func(c *zk.Conn) ([]string, error) {
-		ch, _, err := c.Children(q.Dir)
-		return ch, err
-	})
+	ch, err := q.Sess.Children(ctx, q.Dir)
 	if errors.Is(err, zk.ErrNoNode) {
 		return nil, nil
 	}

@@ -83,10 +83,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 		soleBlocker := !stillBlocked
 
 		_, changed := q.Sess.Changed()
-		watch, err := core.Call(ctx, q.Sess, func(c *zk.Conn) (<-chan zk.Event, error) {
-			_, _, ch, err := c.GetW(q.Dir + "/" + pred.Name)
-			return ch, err
-		})
+		watch, err := core.WatchOf(q.Sess.GetW(ctx, q.Dir+"/"+pred.Name))
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			if soleBlocker && !closed(changed) {
@@ -144,10 +141,7 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 	var exists bool
 	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
 		var err error
-		exists, err = core.Call(ctx, q.Sess, func(c *zk.Conn) (bool, error) {
-			ok, _, err := c.Exists(e.Path)
-			return ok, err
-		})
+		exists, _, err = q.Sess.Exists(ctx, e.Path)
 		return err
 	})
 	if err != nil {

@@ -145,3 +145,7 @@ func (c Client) CreatePath(ctx context.Context, full string, data []byte, flags,
 	}
 	return err
 }
+
+// WatchOf returns the watch of a watched read, for callers that need only
+// the watch: WatchOf(c.GetW(ctx, path)).
+func WatchOf[T any](w Watched[T], err error) (<-chan zk.Event, error) { return w.Watch, err }
