@@ -29,24 +29,12 @@ type Barrier struct {
 // Session, or a Client. Bad arguments are reported by its methods.
 func NewBarrier(src recipes.Source, path string, opts ...Option) *Barrier {
 	b := &Barrier{src: src, path: path}
-	if err := b.opts.apply(opts); err != nil {
-		b.err = err
-	} else if err := recipes.CheckSource(src); err != nil {
-		b.err = fmt.Errorf("barrier: %w", err)
-	} else if err := recipes.ValidatePath(path); err != nil {
-		b.err = fmt.Errorf("barrier: %w", err)
-	}
+	b.err = core.Setup("barrier", &b.opts, opts, recipes.CheckSource(src), path)
 	return b
 }
 
 func (b *Barrier) check(ctx context.Context, op string) error {
-	if b.err != nil {
-		return b.err
-	}
-	if ctx == nil {
-		return fmt.Errorf("barrier: %s %s: nil context", op, b.path)
-	}
-	return nil
+	return core.Check(ctx, b.err, "barrier", op, b.path)
 }
 
 // session returns a live session of the source and the barrier's full path
@@ -74,7 +62,7 @@ func (b *Barrier) Set(ctx context.Context) error {
 	sess, full, err := b.session(ctx)
 	if err == nil {
 		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
-			err := core.Of(sess).CreatePath(ctx, full, nil, zk.FlagPersistent, zk.FlagPersistent, b.opts.aclOn(sess), nil)
+			err := core.Of(sess).CreatePath(ctx, full, nil, zk.FlagPersistent, zk.FlagPersistent, core.ACLOr(b.opts.acl, core.Of(sess)), nil)
 			if errors.Is(err, zk.ErrNodeExists) {
 				return nil
 			}

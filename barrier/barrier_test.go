@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,21 +21,7 @@ import (
 // TestMain skips the package without ZooKeeper (its runnable Examples need
 // servers; its tests would skip one by one), runs everything, stops the
 // servers and only then checks for leaked goroutines.
-func TestMain(m *testing.M) {
-	if err := zktest.Available(); err != nil && os.Getenv("ZKTEST_REQUIRE") != "1" {
-		fmt.Println("skipping package barrier:", err)
-		os.Exit(0)
-	}
-	goleak.VerifyTestMain(sharedServers{m})
-}
-
-type sharedServers struct{ m *testing.M }
-
-func (s sharedServers) Run() int {
-	code := s.m.Run()
-	zktest.Cleanup()
-	return code
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(zktest.Wrap(m)) }
 
 // exampleServers is the shared standalone server, for the Examples.
 func exampleServers() []string { return zktest.ExampleServers() }
@@ -193,7 +178,7 @@ func TestDoubleBarrierNoEarlyPass(t *testing.T) {
 		}()
 	}
 	obs := zkc.Conn(t)
-	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == n-1 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { ch, _, _ := obs.Children(root); return len(ch) == n-1 })
 	// Spurious wake-ups: touch the barrier's children (a foreign node comes
 	// and goes): nobody may pass with n-1 participants.
 	_, err := obs.Create(root+"/noise", nil, 0, zk.WorldACL(zk.PermAll))
@@ -230,10 +215,10 @@ func TestDoubleBarrierParticipantSessionDies(t *testing.T) {
 	// first read (one that came and went unseen would not break anything).
 	dd := barrier.NewDoubleBarrier(dying, root, 3)
 	go func() { dd.Enter(ctx) }()
-	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
 	d1 := barrier.NewDoubleBarrier(zkc.Session(t), root, 3)
 	go func() { got <- d1.Enter(ctx) }()
-	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 })
 	zkc.Expire(t, dying)
 	select {
 	case err := <-got:
@@ -262,16 +247,6 @@ func TestDoubleBarrierParticipantSessionDies(t *testing.T) {
 	}
 }
 
-// waitServer polls server state until cond holds.
-func waitServer(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		require.True(t, time.Now().Before(deadline), "server state not reached")
-		time.Sleep(10 * time.Millisecond) // polling server state, not ordering
-	}
-}
-
 // Found by the verification suite: a participant entering while the first
 // n were leaving ranked among "the first n" (leavers' nodes were gone) and
 // passed. It must get ErrFull: it arrived after the barrier opened.
@@ -284,13 +259,13 @@ func TestDoubleBarrierLateEntrantIsFull(t *testing.T) {
 	b := barrier.NewDoubleBarrier(zkc.Session(t), root, 2)
 	entered := make(chan error, 1)
 	go func() { entered <- a.Enter(ctx) }() // a's node is the lowest
-	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { ch, _, _ := obs.Children(root); return len(ch) == 1 })
 	require.NoError(t, b.Enter(ctx))
 	require.NoError(t, <-entered)
 
 	left := make(chan error, 1)
-	go func() { left <- b.Leave(ctx) }()                                               // b is the highest: it deletes its node, waits for a
-	waitServer(t, func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 }) // a's node + ready
+	go func() { left <- b.Leave(ctx) }()                                                                                          // b is the highest: it deletes its node, waits for a
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { ch, _, _ := obs.Children(root); return len(ch) == 2 }) // a's node + ready
 
 	late := barrier.NewDoubleBarrier(zkc.Session(t), root, 2)
 	require.ErrorIs(t, late.Enter(ctx), barrier.ErrFull)

@@ -105,16 +105,7 @@ type DoubleBarrier struct {
 // and Leave.
 func NewDoubleBarrier(src recipes.Source, path string, n int, opts ...Option) *DoubleBarrier {
 	d := &DoubleBarrier{src: src, path: path, n: n}
-	if err := d.opts.apply(opts); err != nil {
-		d.err = err
-		return d
-	}
-	if err := recipes.CheckSource(src); err != nil {
-		d.err = fmt.Errorf("barrier: %w", err)
-		return d
-	}
-	if err := recipes.ValidatePath(path); err != nil {
-		d.err = fmt.Errorf("barrier: %w", err)
+	if d.err = core.Setup("barrier", &d.opts, opts, recipes.CheckSource(src), path); d.err != nil {
 		return d
 	}
 	if sess, ok := src.(*recipes.Session); ok {
@@ -148,13 +139,7 @@ func (d *DoubleBarrier) bind(ctx context.Context) error {
 }
 
 func (d *DoubleBarrier) check(ctx context.Context, op string) error {
-	if d.err != nil {
-		return d.err
-	}
-	if ctx == nil {
-		return fmt.Errorf("barrier: %s %s: nil context", op, d.path)
-	}
-	return nil
+	return core.Check(ctx, d.err, "barrier", op, d.path)
 }
 
 // Enter joins the barrier and blocks until n participants have entered

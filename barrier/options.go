@@ -1,11 +1,9 @@
 package barrier
 
 import (
-	"fmt"
-
 	"github.com/go-zookeeper/zk"
 
-	"github.com/zkrecipes/zkrecipes/recipes"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // Option configures a Barrier or a DoubleBarrier.
@@ -16,36 +14,13 @@ type options struct {
 	data []byte
 }
 
-func (o *options) apply(opts []Option) error {
-	for _, opt := range opts {
-		if opt == nil {
-			return fmt.Errorf("barrier: nil option")
-		}
-		if err := opt(o); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// aclOn returns the ACL of the nodes the barrier creates on sess.
-func (o *options) aclOn(sess *recipes.Session) []zk.ACL {
-	if o.acl != nil {
-		return o.acl
-	}
-	return sess.ACL()
-}
-
 // WithACL sets the ACL of the nodes the barrier creates: the gate, a
 // participant's node, the round markers and missing parents (default: the
 // session's).
 func WithACL(acl []zk.ACL) Option {
-	return func(o *options) error {
-		if len(acl) == 0 {
-			return fmt.Errorf("barrier: empty ACL")
-		}
-		o.acl = acl
-		return nil
+	return func(o *options) (err error) {
+		o.acl, err = core.CheckACL("barrier", acl)
+		return err
 	}
 }
 

@@ -125,7 +125,7 @@ func TestDoubleBarrierNextRoundAfterAllDied(t *testing.T) {
 	}
 	zkc.Expire(t, s1)
 	zkc.Expire(t, s2)
-	waitServer(t, func() bool { return memberCount(obs, root) <= 0 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return memberCount(obs, root) <= 0 })
 
 	requireFreshRound(ctx, t, zkc, root, n)
 }
@@ -154,7 +154,7 @@ func TestDoubleBarrierNextRoundAfterLastLeaverDied(t *testing.T) {
 	lctx, cancel := context.WithCancel(ctx)
 	left := make(chan error, 1)
 	go func() { left <- leaver.Leave(lctx) }()
-	waitServer(t, func() bool { return memberCount(obs, root) == 1 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return memberCount(obs, root) == 1 })
 	cancel()
 	select {
 	case err := <-left:
@@ -164,7 +164,7 @@ func TestDoubleBarrierNextRoundAfterLastLeaverDied(t *testing.T) {
 	}
 	// The last participant dies before it leaves.
 	zkc.Expire(t, last)
-	waitServer(t, func() bool { return memberCount(obs, root) <= 0 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return memberCount(obs, root) <= 0 })
 
 	requireFreshRound(ctx, t, zkc, root, n)
 }
@@ -181,7 +181,7 @@ func TestDoubleBarrierSlowLeaverDoesNotTouchNextRound(t *testing.T) {
 	b := barrier.NewDoubleBarrier(zkc.Session(t), root, n)
 	entered := make(chan error, 1)
 	go func() { entered <- a.Enter(ctx) }() // a's node is the lowest
-	waitServer(t, func() bool { return memberCount(obs, root) == 1 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return memberCount(obs, root) == 1 })
 	require.NoError(t, b.Enter(ctx))
 	require.NoError(t, <-entered)
 
@@ -190,7 +190,7 @@ func TestDoubleBarrierSlowLeaverDoesNotTouchNextRound(t *testing.T) {
 	lctx, cancel := context.WithCancel(ctx)
 	left := make(chan error, 1)
 	go func() { left <- b.Leave(lctx) }()
-	waitServer(t, func() bool { return memberCount(obs, root) == 1 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return memberCount(obs, root) == 1 })
 	cancel()
 	select {
 	case err := <-left:

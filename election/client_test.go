@@ -136,7 +136,7 @@ func TestClientRunRequeuesAfterExpiry(t *testing.T) {
 	changes := c.Subscribe(ctx)
 
 	zkc.Expire(t, s1)
-	within(t, t1.ctx.Done(), patience, "fn's context after a's session expired")
+	zktest.ClosedWithin(t, t1.ctx.Done(), patience, "fn's context after a's session expired")
 	cause := context.Cause(t1.ctx)
 	require.ErrorIs(t, cause, election.ErrLost)
 	require.True(t, isRecipesErr(cause) || strings.Contains(cause.Error(), "deleted"), "cause %v", cause)
@@ -203,7 +203,7 @@ func TestClientRunRequeuesAfterPartition(t *testing.T) {
 
 	start := time.Now()
 	p.Set(zktest.Blackhole)
-	within(t, t1.ctx.Done(), s1.Timeout()+time.Second, "fn's context while partitioned")
+	zktest.ClosedWithin(t, t1.ctx.Done(), s1.Timeout()+time.Second, "fn's context while partitioned")
 	t.Logf("a's term ended %v after the partition began", time.Since(start))
 	cause := context.Cause(t1.ctx)
 	require.ErrorIs(t, cause, election.ErrLost)
@@ -424,7 +424,7 @@ func TestClientObserveAcrossExpiry(t *testing.T) {
 	s1 := liveSession(t, c)
 	zkc.Expire(t, s1)
 	s2 := granted(t, changes, s1.ID(), 2*patience)
-	waitUntil(t, patience, "the client observer watches the leader from its new session", func() bool {
+	zktest.WaitUntil(t, patience, "the client observer watches the leader from its new session", func() bool {
 		return watchedBy(t, zkc, root+"/"+first, s2.New)
 	})
 
@@ -447,8 +447,8 @@ func TestClientObserveAcrossExpiry(t *testing.T) {
 		onClient.waitLast(t, l, "client: a turn after the reconnect")
 	}
 	ocancel()
-	within(t, onClient.closed, patience, "the client observer's channel closes with its ctx")
-	within(t, indep.closed, patience, "the independent observer's channel closes with its ctx")
+	zktest.ClosedWithin(t, onClient.closed, patience, "the client observer's channel closes with its ctx")
+	zktest.ClosedWithin(t, indep.closed, patience, "the independent observer's channel closes with its ctx")
 	tu.stop()
 
 	cs, is := onClient.names(), indep.names()
@@ -525,11 +525,11 @@ func TestClientClosedWithoutSession(t *testing.T) {
 	s1 := liveSession(t, c)
 
 	p.Set(zktest.Blackhole)
-	within(t, s1.Done(), s1.Timeout()+time.Second, "the session ends while partitioned")
-	within(t, t1.ctx.Done(), patience, "the term ends with it")
-	waitUntil(t, patience, "the Client has no session", func() bool { return c.Current() == nil })
+	zktest.ClosedWithin(t, s1.Done(), s1.Timeout()+time.Second, "the session ends while partitioned")
+	zktest.ClosedWithin(t, t1.ctx.Done(), patience, "the term ends with it")
+	zktest.WaitUntil(t, patience, "the Client has no session", func() bool { return c.Current() == nil })
 	require.NoError(t, c.Close())
-	within(t, obs.closed, patience, "Observe's channel closes with the Client")
+	zktest.ClosedWithin(t, obs.closed, patience, "Observe's channel closes with the Client")
 	select {
 	case err := <-ran:
 		require.True(t, errors.Is(err, recipes.ErrClientClosed), "Run: %v", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
@@ -34,14 +33,11 @@ var (
 // new candidate node; the methods are safe for concurrent use.
 type Election struct {
 	src     recipes.Source
-	lasting bool     // src outlives its sessions (a Client)
-	fixed   *binding // the election on a *Session source, bound once
+	lasting bool // src outlives its sessions (a Client)
+	binder  *contend.Binder[*recipes.Session, *contend.Queue]
 	path    string
 	opts    options
 	err     error
-
-	mu  sync.Mutex
-	cur *binding // the election on the source's latest session
 }
 
 // NewElection returns a handle on the election at path (relative to the session's
@@ -57,43 +53,20 @@ func NewElection(src recipes.Source, path string, opts ...Option) *Election {
 }
 
 func (e *Election) init(opts []Option) error {
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&e.opts); err != nil {
-			return err
-		}
-	}
-	if sess, ok := e.src.(*recipes.Session); ok {
-		q, err := contend.NewQueue("election", sess, e.path, kinds, e.opts.acl)
-		if err != nil {
-			return err
-		}
-		e.fixed = newBinding(sess, q, true)
-		return nil
-	}
-	if err := recipes.CheckSource(e.src); err != nil {
-		return fmt.Errorf("election: %w", err)
-	}
-	if err := recipes.ValidatePath(e.path); err != nil {
-		return fmt.Errorf("election: %w", err)
+	if err := core.Setup("election", &e.opts, opts, recipes.CheckSource(e.src), e.path); err != nil {
+		return err
 	}
 	e.lasting = e.src.Lasting()
-	return nil
+	var err error
+	e.binder, err = contend.NewBinder(e.src.Live, e.lasting, e.queueOn, contend.Fixed[*recipes.Session](e.src))
+	return err
 }
 
 // Path returns the election's path.
 func (e *Election) Path() string { return e.path }
 
 func (e *Election) check(ctx context.Context, op string) error {
-	if e.err != nil {
-		return e.err
-	}
-	if ctx == nil {
-		return fmt.Errorf("election: %s %s: nil context", op, e.path)
-	}
-	return nil
+	return core.Check(ctx, e.err, "election", op, e.path)
 }
 
 // Acquire blocks until this candidate leads, ctx is done or the session is
@@ -113,7 +86,7 @@ func (e *Election) Acquire(ctx context.Context) (*Term, error) {
 	if b == nil {
 		return t, err // no session to count it on: the Client closed, or ctx ended first
 	}
-	o := core.Of(b.sess).Observer()
+	o := core.Of(b.Sess).Observer()
 	o.Acquired("election", start, err, nil, nil)
 	if err == nil {
 		o.Leadership("elected")
@@ -133,21 +106,21 @@ func (e *Election) Acquire(ctx context.Context) (*Term, error) {
 func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 	var b *binding
 	for {
-		nb, err := e.bind(ctx)
+		nb, err := e.binder.Bind(ctx)
 		if err != nil {
 			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
 		b = nb
-		sess, q := b.sess, b.q
+		sess, q := b.Sess, b.V
 		if err := sess.Err(); err != nil {
-			if e.again(ctx, sess) {
+			if e.binder.Again(ctx, sess) {
 				continue
 			}
 			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
 		ent, list, err := q.Join(ctx, Kind, e.opts.value, true)
 		if err != nil {
-			if e.again(ctx, sess) {
+			if e.binder.Again(ctx, sess) {
 				continue // the session ended: join on the next one
 			}
 			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
@@ -158,7 +131,7 @@ func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 		}
 		if err != nil {
 			q.Discard(ctx, ent.Path)
-			if e.again(ctx, sess) {
+			if e.binder.Again(ctx, sess) {
 				continue
 			}
 			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)

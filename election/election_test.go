@@ -132,7 +132,7 @@ func TestSingleLeaderManyTerms(t *testing.T) {
 
 	// Everyone left: the election is empty.
 	e := election.NewElection(zkc.Session(t), root)
-	waitUntil(t, patience, "the election is empty", func() bool {
+	zktest.WaitUntil(t, patience, "the election is empty", func() bool {
 		_, err := e.Leader(t.Context())
 		return errors.Is(err, election.ErrNoLeader)
 	})
@@ -382,7 +382,7 @@ func TestProclaimAfterTermEnds(t *testing.T) {
 	sess := zkc.Session(t)
 	term = campaign(t, election.NewElection(sess, root))
 	zkc.Expire(t, sess)
-	within(t, term.Done(), patience, "term ends on expiry")
+	zktest.ClosedWithin(t, term.Done(), patience, "term ends on expiry")
 	err = term.Proclaim(t.Context(), []byte("v4"))
 	require.ErrorIs(t, err, election.ErrNotLeader)
 	require.ErrorIs(t, err, election.ErrLost)
@@ -417,7 +417,7 @@ func TestNodeDeletedByOthers(t *testing.T) {
 
 	// A leader whose node is deleted loses its term.
 	require.NoError(t, raw.Delete(tb.Path(), -1))
-	within(t, tb.Done(), patience, "term ends when its node is deleted")
+	zktest.ClosedWithin(t, tb.Done(), patience, "term ends when its node is deleted")
 	require.ErrorIs(t, tb.Err(), election.ErrLost)
 	require.ErrorIs(t, context.Cause(tb.Context()), election.ErrLost)
 	require.ErrorIs(t, tb.Proclaim(t.Context(), nil), election.ErrNotLeader)

@@ -66,8 +66,8 @@ func TestLeaderExpiry(t *testing.T) {
 	// The server deletes a's node and drops a's connection in one step, and
 	// tells b and a over different connections: no client can make sure a
 	// hears first (that is what the token is for). a must hear at once.
-	within(t, ta.Done(), time.Second, "a's term ends with its session")
-	waitUntil(t, time.Second, "a's term's AfterFunc ran", func() bool { return aEnded.Load() != 0 })
+	zktest.ClosedWithin(t, ta.Done(), time.Second, "a's term ends with its session")
+	zktest.WaitUntil(t, time.Second, "a's term's AfterFunc ran", func() bool { return aEnded.Load() != 0 })
 	t.Logf("a's term ended %v after b's Acquire returned (negative: before)",
 		time.Unix(0, aEnded.Load()).Sub(r.at))
 	cause := context.Cause(ta.Context())
@@ -78,7 +78,7 @@ func TestLeaderExpiry(t *testing.T) {
 	require.ErrorIs(t, ta.Err(), election.ErrLost)
 	require.Greater(t, r.term.Token(), ta.Token())
 
-	within(t, s1.Done(), patience, "a's session is over")
+	zktest.ClosedWithin(t, s1.Done(), patience, "a's session is over")
 	require.ErrorIs(t, s1.Err(), recipes.ErrExpired)
 	_, err := a.Acquire(t.Context())
 	require.True(t, recipes.IsLoss(err), "campaign on an expired session: %v", err)
@@ -132,7 +132,7 @@ func testLeaderPartitioned(t *testing.T, policy recipes.LossPolicy) {
 	start := time.Now()
 	p.Set(zktest.Blackhole)
 	bound := s1.Timeout() + time.Second
-	within(t, ta.Done(), bound, "a steps down while partitioned")
+	zktest.ClosedWithin(t, ta.Done(), bound, "a steps down while partitioned")
 	t.Logf("a's term ended %v after the partition began: %v", time.Since(start), ta.Err())
 	require.Equal(t, zktest.Blackhole, p.Mode(), "still partitioned")
 	require.ErrorIs(t, ta.Err(), election.ErrLost)
@@ -172,7 +172,7 @@ func TestDisconnectEndsTermByDefault(t *testing.T) {
 	waitParticipants(t, b, 2)
 
 	p.Set(zktest.Reset)
-	within(t, ta.Done(), patience, "a's term ends on disconnect")
+	zktest.ClosedWithin(t, ta.Done(), patience, "a's term ends on disconnect")
 	require.ErrorIs(t, ta.Err(), recipes.ErrSuspended)
 	p.Set(zktest.Pass)
 	// a's node is deleted once it reconnects, so b leads long before a's
@@ -241,7 +241,7 @@ func TestLeaderServerKilled(t *testing.T) {
 
 	start := time.Now()
 	zkc.Kill(t, srv)
-	within(t, ta.Done(), s1.Timeout()+time.Second, "a's term ends when its server dies")
+	zktest.ClosedWithin(t, ta.Done(), s1.Timeout()+time.Second, "a's term ends when its server dies")
 	require.ErrorIs(t, ta.Err(), election.ErrLost)
 
 	r := successor(t, bc, 30*time.Second, "b after a's server was killed")
@@ -249,7 +249,7 @@ func TestLeaderServerKilled(t *testing.T) {
 	require.True(t, r.oldOver)
 	require.Greater(t, r.term.Token(), ta.Token())
 	require.GreaterOrEqual(t, r.term.Token().Epoch(), ta.Token().Epoch())
-	within(t, s1.Done(), patience, "a's session is over")
+	zktest.ClosedWithin(t, s1.Done(), patience, "a's session is over")
 
 	notYet(t, cc, "c while b leads")
 	resign(t, r.term)

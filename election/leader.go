@@ -34,32 +34,22 @@ func (e *Election) Leader(ctx context.Context) (Leader, error) {
 	if err := e.check(ctx, "leader"); err != nil {
 		return Leader{}, err
 	}
-	for {
-		b, err := e.bind(ctx)
-		if err != nil {
-			return Leader{}, fmt.Errorf("election: leader of %s: %w", e.path, err)
-		}
-		l, err := e.leader(ctx, b)
-		if err != nil && e.again(ctx, b.sess) {
-			continue
-		}
-		return l, err
-	}
+	return contend.OnLive(ctx, e.binder, "election: leader of "+e.path, e.leader)
 }
 
 func (e *Election) leader(ctx context.Context, b *binding) (Leader, error) {
-	if err := core.Of(b.sess).Retry(ctx, b.ready); err != nil {
+	if err := core.Of(b.Sess).Retry(ctx, b.Ready); err != nil {
 		return Leader{}, fmt.Errorf("election: leader of %s: %w", e.path, err)
 	}
 	for {
-		list, err := b.q.List(ctx)
+		list, err := b.V.List(ctx)
 		if err != nil {
 			return Leader{}, fmt.Errorf("election: leader of %s: %w", e.path, err)
 		}
 		if len(list) == 0 {
 			return Leader{}, ErrNoLeader
 		}
-		info, err := b.q.Info(ctx, list[0])
+		info, err := b.V.Info(ctx, list[0])
 		if errors.Is(err, zk.ErrNoNode) {
 			continue // it just left: look again
 		}
@@ -76,24 +66,14 @@ func (e *Election) Participants(ctx context.Context) ([]Leader, error) {
 	if err := e.check(ctx, "participants"); err != nil {
 		return nil, err
 	}
-	for {
-		b, err := e.bind(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("election: participants of %s: %w", e.path, err)
-		}
-		ps, err := e.participants(ctx, b)
-		if err != nil && e.again(ctx, b.sess) {
-			continue
-		}
-		return ps, err
-	}
+	return contend.OnLive(ctx, e.binder, "election: participants of "+e.path, e.participants)
 }
 
 func (e *Election) participants(ctx context.Context, b *binding) ([]Leader, error) {
-	if err := core.Of(b.sess).Retry(ctx, b.ready); err != nil {
+	if err := core.Of(b.Sess).Retry(ctx, b.Ready); err != nil {
 		return nil, fmt.Errorf("election: participants of %s: %w", e.path, err)
 	}
-	infos, err := b.q.Describe(ctx)
+	infos, err := b.V.Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("election: participants of %s: %w", e.path, err)
 	}
@@ -128,17 +108,8 @@ func (e *Election) participants(ctx context.Context, b *binding) ([]Leader, erro
 // done or the Client is closed.
 func (e *Election) Observe(ctx context.Context) <-chan Leader {
 	out := make(chan Leader)
-	switch {
-	case e.check(ctx, "observe") != nil:
+	if e.check(ctx, "observe") != nil || !e.binder.Go(func() { e.observe(ctx, out) }) {
 		close(out)
-	case e.fixed != nil:
-		if !core.Of(e.fixed.sess).Go(func() { e.observe(ctx, out) }) {
-			close(out)
-		}
-	default:
-		// Owned by ctx and the source: it ends when either ends, and
-		// closes out as it does.
-		go e.observe(ctx, out)
 	}
 	return out
 }
@@ -147,21 +118,21 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 	defer close(out)
 	var last *Leader
 	for {
-		b, err := e.bind(ctx)
+		b, err := e.binder.Bind(ctx)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, recipes.ErrClientClosed) && !recipes.IsLoss(err) {
 				slog.Default().Warn("election observer stopped", "path", e.path, "err", err)
 			}
 			return
 		}
-		sess := b.sess
+		sess := b.Sess
 		_, changed := core.Of(sess).Changed() // before reading: a change during the read is not missed
 		var (
 			cur   Leader
 			watch <-chan zk.Event
 		)
 		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
-			if err := b.ready(ctx); err != nil {
+			if err := b.Ready(ctx); err != nil {
 				return err
 			}
 			for {
@@ -174,7 +145,7 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 			}
 		})
 		if err != nil {
-			if e.again(ctx, sess) {
+			if e.binder.Again(ctx, sess) {
 				continue // read again on the next session
 			}
 			if ctx.Err() == nil && sess.Err() == nil {
@@ -215,19 +186,19 @@ func (e *Election) observe(ctx context.Context, out chan<- Leader) {
 // is not a state.
 func (e *Election) current(ctx context.Context, b *binding) (cur Leader, w <-chan zk.Event, again bool, err error) {
 	for {
-		list, err := b.q.List(ctx)
+		list, err := b.V.List(ctx)
 		if err != nil {
 			return Leader{}, nil, false, err
 		}
 		if len(list) > 0 {
-			info, w, err := b.q.InfoW(ctx, list[0])
+			info, w, err := b.V.InfoW(ctx, list[0])
 			if errors.Is(err, zk.ErrNoNode) {
 				continue
 			}
 			return leaderOf(info), w, false, err
 		}
-		c := b.q.Sess
-		ch, err := c.ChildrenW(ctx, b.q.Dir)
+		c := b.V.Sess
+		ch, err := c.ChildrenW(ctx, b.V.Dir)
 		if err == nil && len(contend.Sorted(ch.Value, kinds)) > 0 {
 			// someone joined between our two reads: the watch is set, and
 			// it fires on the next change; read again now.
@@ -236,7 +207,7 @@ func (e *Election) current(ctx context.Context, b *binding) (cur Leader, w <-cha
 		if !errors.Is(err, zk.ErrNoNode) {
 			return Leader{}, ch.Watch, false, err
 		}
-		ex, err := c.ExistsW(ctx, b.q.Dir) // fires when the election is created
+		ex, err := c.ExistsW(ctx, b.V.Dir) // fires when the election is created
 		if err == nil && ex.Value {
 			// Created between our two reads: an exists watch would not fire
 			// for its children. Read again now.

@@ -16,16 +16,7 @@ import (
 
 // TestMain runs the tests, stops zktest's shared servers, and only then
 // looks for leaked goroutines (zktest.Main would os.Exit before goleak).
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(sharedServers{m})
-}
-
-type sharedServers struct{ m *testing.M }
-
-func (s sharedServers) Run() int {
-	defer zktest.Cleanup()
-	return s.m.Run()
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(zktest.Wrap(m)) }
 
 // patience bounds every wait for something that should happen promptly.
 const patience = 10 * time.Second
@@ -100,16 +91,6 @@ func resign(t *testing.T, term *election.Term) {
 	}
 }
 
-// within fails the test unless ch is closed within d.
-func within(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("%s: not within %v", what, d)
-	}
-}
-
 func isClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
@@ -119,24 +100,12 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-// waitUntil polls cond until it holds, failing the test after d.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling server state, not ordering
-	}
-}
-
 // waitParticipants waits until the election has n candidates and returns
 // them.
 func waitParticipants(t *testing.T, e *election.Election, n int) []election.Leader {
 	t.Helper()
 	var ps []election.Leader
-	waitUntil(t, patience, "the election has candidates", func() bool {
+	zktest.WaitUntil(t, patience, "the election has candidates", func() bool {
 		var err error
 		ps, err = e.Participants(t.Context())
 		if err != nil {

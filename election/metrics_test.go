@@ -41,7 +41,7 @@ func TestLeadershipMetrics(t *testing.T) {
 	}
 	t.Log(got)
 	require.Equal(t, int64(2), got["zkrecipes.election.leadership{event=elected}"])
-	waitUntil(t, patience, "resignations recorded", func() bool {
+	zktest.WaitUntil(t, patience, "resignations recorded", func() bool {
 		var rm metricdata.ResourceMetrics
 		require.NoError(t, reader.Collect(context.Background(), &rm))
 		for _, sm := range rm.ScopeMetrics {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -29,12 +30,9 @@ func WithValue(v []byte) Option {
 
 // WithACL sets the ACL of candidate nodes (default: the session's).
 func WithACL(acl []zk.ACL) Option {
-	return func(o *options) error {
-		if len(acl) == 0 {
-			return fmt.Errorf("election: empty ACL")
-		}
-		o.acl = acl
-		return nil
+	return func(o *options) (err error) {
+		o.acl, err = core.CheckACL("election", acl)
+		return err
 	}
 }
 

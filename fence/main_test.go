@@ -11,16 +11,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(wrapMain{m}, goleak.IgnoreCurrent())
-}
-
-// wrapMain stops the shared servers before goleak looks for leaks.
-type wrapMain struct{ m *testing.M }
-
-func (w wrapMain) Run() int {
-	defer zktest.Cleanup()
-	defer stopPostgres()
-	return w.m.Run()
+	goleak.VerifyTestMain(zktest.Wrap(m, stopPostgres), goleak.IgnoreCurrent())
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

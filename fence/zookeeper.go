@@ -31,9 +31,8 @@ import (
 // stored token never decreases. So do not delete or lower the nodes by hand
 // while holders are alive.
 //
-// Every ZooKeeper call goes through recipes.Call and recipes.Retry: it
-// returns early when ctx is done or the session is over, and is retried
-// across connection losses. An Accept that returns such an error may still
+// Every ZooKeeper call returns early when ctx is done or the session is
+// over, and is retried across connection losses. An Accept that returns such an error may still
 // take effect later (a write already sent is not taken back); that only
 // records the token, which is safe.
 type ZooKeeper struct {
@@ -57,13 +56,7 @@ var _ Checker = (*ZooKeeper)(nil)
 func NewZooKeeper(src recipes.Source, base string, opts ...Option) *ZooKeeper {
 	z := &ZooKeeper{src: src, base: base}
 	var o options
-	if err := o.apply(opts); err != nil {
-		z.err = err
-	} else if err := recipes.CheckSource(src); err != nil {
-		z.err = fmt.Errorf("fence: %w", err)
-	} else if err := recipes.ValidatePath(base); err != nil {
-		z.err = fmt.Errorf("fence: %w", err)
-	}
+	z.err = core.Setup("fence", &o, opts, recipes.CheckSource(src), base)
 	z.acl = o.acl
 	return z
 }
@@ -208,11 +201,8 @@ func (z *ZooKeeper) read(ctx context.Context, sess *recipes.Session, full string
 // create creates full with data as a persistent node, and its missing
 // parents (without data). check runs right before each create of full.
 func (z *ZooKeeper) create(ctx context.Context, sess *recipes.Session, full string, data []byte, check func() error) error {
-	acl := z.acl
-	if acl == nil {
-		acl = sess.ACL()
-	}
-	return core.Of(sess).CreatePath(ctx, full, data, zk.FlagPersistent, zk.FlagPersistent, acl, check)
+	c := core.Of(sess)
+	return c.CreatePath(ctx, full, data, zk.FlagPersistent, zk.FlagPersistent, core.ACLOr(z.acl, c), check)
 }
 
 // Highest implements Checker. It syncs the server it reads from with the

@@ -39,7 +39,7 @@ func liveSession(t *testing.T, ctx context.Context, client *recipes.Client) *rec
 func expire(t *testing.T, ctx context.Context, zkc *zktest.Cluster, client *recipes.Client, sess *recipes.Session) *recipes.Session {
 	t.Helper()
 	zkc.Expire(t, sess)
-	closedWithin(t, sess.Done(), patience, "the expired session ends")
+	zktest.ClosedWithin(t, sess.Done(), patience, "the expired session ends")
 	next := liveSession(t, ctx, client)
 	require.NotEqual(t, sess.ID(), next.ID(), "the client kept the expired session")
 	return next
@@ -48,7 +48,7 @@ func expire(t *testing.T, ctx context.Context, zkc *zktest.Cluster, client *reci
 // lost waits until l is lost and checks why.
 func lost(t *testing.T, l *lock.Lease, what string) {
 	t.Helper()
-	closedWithin(t, l.Done(), patience, what+" is lost")
+	zktest.ClosedWithin(t, l.Done(), patience, what+" is lost")
 	require.ErrorIs(t, l.Err(), lock.ErrLost, what)
 }
 
@@ -195,7 +195,7 @@ func TestClientFamilyAcrossSessions(t *testing.T) {
 	s2 := expire(t, ctx, zkc, client, s1)
 	lost(t, w1, "the write lease")
 	lost(t, p1, "the permit")
-	closedWithin(t, m1.Done(), patience, "the multi-lease is lost")
+	zktest.ClosedWithin(t, m1.Done(), patience, "the multi-lease is lost")
 	require.ErrorIs(t, m1.Err(), lock.ErrLost)
 
 	w2, err := rw.Acquire(ctx)

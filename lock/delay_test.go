@@ -38,7 +38,7 @@ func awaitReaperPass(t *testing.T, obs *zk.Conn, root string) {
 		_, err = obs.Create(canary+"/x", nil, 0, zk.WorldACL(zk.PermAll))
 		require.NoError(t, err)
 		require.NoError(t, obs.Delete(canary+"/x", -1))
-		waitUntil(t, patience, "the container reaper deleted "+canary, func() bool {
+		zktest.WaitUntil(t, patience, "the container reaper deleted "+canary, func() bool {
 			ok, _, err := obs.Exists(canary)
 			require.NoError(t, err)
 			return !ok
@@ -74,7 +74,7 @@ func TestLockDelaySurvivesContainerReaping(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(gone), delay, "granted before the lock-delay passed")
 	release(t, l)
 	// A clean release removes the marker: the lock node is reaped again.
-	waitUntil(t, patience, "the lock node is reaped after a clean release", func() bool {
+	zktest.WaitUntil(t, patience, "the lock node is reaped after a clean release", func() bool {
 		ok, _, err := obs.Exists(root)
 		require.NoError(t, err)
 		return !ok

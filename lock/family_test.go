@@ -125,7 +125,7 @@ func TestRWMutexFIFOAndTry(t *testing.T) {
 		wGot <- l
 	}()
 	obs := zkc.Conn(t)
-	waitFor(t, func() bool { return len(children(t, obs, root)) == 3 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(children(t, obs, root)) == 3 })
 	_, err = rw1.TryAcquireRead(ctx)
 	require.ErrorIs(t, err, lock.ErrLocked, "a reader must queue behind a waiting writer")
 	require.Len(t, children(t, obs, root), 3, "TryAcquireRead left a node behind")
@@ -180,7 +180,7 @@ func TestRWMutexCuratorNames(t *testing.T) {
 		}
 		got <- err
 	}()
-	waitFor(t, func() bool { return len(children(t, obs, root)) == 2 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(children(t, obs, root)) == 2 })
 	require.NoError(t, obs.Delete(writer, -1))
 	select {
 	case err := <-got:
@@ -447,17 +447,5 @@ func mkParents(t *testing.T, obs *zk.Conn, path string) {
 				t.Fatalf("create %s: %v", path[:i], err)
 			}
 		}
-	}
-}
-
-// waitFor polls cond (server state) until it holds, or fails the test.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in time")
-		}
-		time.Sleep(10 * time.Millisecond) // polling server state, not ordering
 	}
 }

@@ -49,7 +49,7 @@ func TestLeaseLostOnExpiry(t *testing.T) {
 	waitQueued(t, m1, 2, s2.ID())
 
 	zkc.Expire(t, s1)
-	closedWithin(t, l1.Done(), patience, "lease lost after expiry")
+	zktest.ClosedWithin(t, l1.Done(), patience, "lease lost after expiry")
 	require.ErrorIs(t, l1.Err(), lock.ErrLost)
 	require.ErrorIs(t, context.Cause(l1.Context()), lock.ErrLost)
 	t.Logf("old lease: %v", l1.Err())
@@ -95,7 +95,7 @@ func TestLeaseLostUnderPartition(t *testing.T) {
 
 			start := time.Now()
 			p.Set(zktest.Blackhole)
-			closedWithin(t, l1.Done(), 3*time.Second, "lease lost under partition")
+			zktest.ClosedWithin(t, l1.Done(), 3*time.Second, "lease lost under partition")
 			lostAfter := time.Since(start)
 			t.Logf("lost after %v: %v", lostAfter, l1.Err())
 			require.ErrorIs(t, l1.Err(), lock.ErrLost)
@@ -173,12 +173,12 @@ func TestShortDisconnect(t *testing.T) {
 
 		touch(t, s1)
 		p.Set(zktest.Reset)
-		closedWithin(t, l1.Done(), patience, "lease lost on disconnect")
+		zktest.ClosedWithin(t, l1.Done(), patience, "lease lost on disconnect")
 		require.ErrorIs(t, l1.Err(), lock.ErrLost)
 		require.ErrorIs(t, l1.Err(), recipes.ErrSuspended)
 		p.Set(zktest.Pass)
 		waitState(t, events, recipes.StateReconnected, patience)
-		waitUntil(t, patience, "lost lease's node deleted after reconnect", func() bool {
+		zktest.WaitUntil(t, patience, "lost lease's node deleted after reconnect", func() bool {
 			return len(nodesOf(t, obs, root, s1.ID())) == 0
 		})
 		require.NoError(t, s1.Err(), "the session itself lives on")
@@ -219,7 +219,7 @@ func TestCreateReplyLost(t *testing.T) {
 		touch(t, s1)
 		dropped := p.DropNextReply(zktest.OpCreate)
 		waiting := acquireAsync(ctx, lock.NewMutex(s1, root))
-		closedWithin(t, dropped, patience, "create reply dropped")
+		zktest.ClosedWithin(t, dropped, patience, "create reply dropped")
 		r := result(t, waiting, patience, "acquire after lost reply")
 		check(t, obs, root, s1, r)
 		require.NoError(t, s1.Err())
@@ -245,7 +245,7 @@ func TestCreateReplyLost(t *testing.T) {
 		touch(t, s1)
 		dropped := p.DropNextReply(zktest.OpCreate)
 		waiting := acquireAsync(ctx, lock.NewMutex(s1, root))
-		closedWithin(t, dropped, patience, "create reply dropped")
+		zktest.ClosedWithin(t, dropped, patience, "create reply dropped")
 		waitQueued(t, m0, 2, s1.ID())
 		release(t, l0)
 		r := result(t, waiting, patience, "acquire after lost reply")
@@ -269,7 +269,7 @@ func TestCreateReplyLost(t *testing.T) {
 		defer cancel()
 		waiting := acquireAsync(actx, lock.NewMutex(s1, root))
 		// The create went through though its reply is lost.
-		waitUntil(t, patience, "the create landed", func() bool {
+		zktest.WaitUntil(t, patience, "the create landed", func() bool {
 			return len(nodesOf(t, obs, root, s1.ID())) == 1
 		})
 		<-actx.Done()
@@ -299,7 +299,7 @@ func TestCreateReplyLost(t *testing.T) {
 		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		waiting := acquireAsync(actx, lock.NewMutex(s1, root))
-		closedWithin(t, dropped, patience, "create reply dropped")
+		zktest.ClosedWithin(t, dropped, patience, "create reply dropped")
 		r := result(t, waiting, patience, "cancelled Acquire")
 		require.ErrorIs(t, r.err, context.DeadlineExceeded)
 		require.Empty(t, nodesOf(t, obs, root, s1.ID()), "orphan left when Acquire returned")
@@ -324,7 +324,7 @@ func TestNodeDeletedNoticedOnReconnect(t *testing.T) {
 	require.NoError(t, obs.Delete(l1.Path(), -1))
 	p.Set(zktest.Pass)
 	waitState(t, events, recipes.StateReconnected, patience)
-	closedWithin(t, l1.Done(), patience, "lease lost: node deleted while disconnected")
+	zktest.ClosedWithin(t, l1.Done(), patience, "lease lost: node deleted while disconnected")
 	require.ErrorIs(t, l1.Err(), lock.ErrLost)
 	require.ErrorIs(t, l1.Err(), lock.ErrNodeDeleted)
 	require.ErrorIs(t, context.Cause(l1.Context()), lock.ErrNodeDeleted)

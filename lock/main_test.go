@@ -16,21 +16,10 @@ import (
 	"github.com/zkrecipes/zkrecipes/zktest"
 )
 
-// TestMain runs the tests, stops zktest's shared servers (what zktest.Main
-// does), and only then looks for leaked goroutines, so that nothing
-// process-wide is left to ignore. zktest.Main cannot be used as is: it calls
-// os.Exit itself, leaving goleak no turn.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(sharedServers{m})
-}
-
-type sharedServers struct{ m *testing.M }
-
-func (s sharedServers) Run() int {
-	code := s.m.Run()
-	zktest.Cleanup()
-	return code
-}
+// TestMain runs the tests (or skips them without ZooKeeper), stops
+// zktest's shared servers, and only then looks for leaked goroutines, so
+// that nothing process-wide is left to ignore.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(zktest.Wrap(m)) }
 
 // patience bounds every wait for something that should happen promptly.
 const patience = 10 * time.Second
@@ -96,39 +85,17 @@ func mkdirs(t *testing.T, obs *zk.Conn, path string) {
 	}
 }
 
-// waitUntil polls cond until it holds, failing the test after d.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling an observer, not ordering
-	}
-}
-
 // waitQueued waits until the lock at m has n contenders, the last of them
 // owned by owner.
 func waitQueued(t *testing.T, m *lock.Mutex, n int, owner int64) {
 	t.Helper()
-	waitUntil(t, patience, "contender "+m.Path()+" is queued", func() bool {
+	zktest.WaitUntil(t, patience, "contender "+m.Path()+" is queued", func() bool {
 		cs, err := m.Contenders(t.Context())
 		if err != nil {
 			t.Fatalf("contenders: %v", err)
 		}
 		return len(cs) == n && cs[n-1].Session == owner
 	})
-}
-
-// closedWithin fails the test unless ch is closed within d.
-func closedWithin(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(d):
-		t.Fatalf("%s: not within %v", what, d)
-	}
 }
 
 // isClosed reports whether ch is closed, without waiting.

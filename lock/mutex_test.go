@@ -373,7 +373,7 @@ func TestSharedWithZkLock(t *testing.T) {
 	// We hold: zk.Lock waits.
 	zlDone := make(chan error, 1)
 	go func() { zlDone <- zl.Lock() }()
-	waitUntil(t, patience, "zk.Lock queued", func() bool { return len(children(t, raw, root)) == 2 })
+	zktest.WaitUntil(t, patience, "zk.Lock queued", func() bool { return len(children(t, raw, root)) == 2 })
 	select {
 	case err := <-zlDone:
 		t.Fatalf("zk.Lock returned (%v) while we hold", err)
@@ -522,7 +522,7 @@ func TestSessionClosedWhileWaiting(t *testing.T) {
 	r := result(t, waiting, 3*time.Second, "waiter of a closed session")
 	require.ErrorIs(t, r.err, recipes.ErrClosed)
 	t.Logf("Acquire returned %v after Close began: %v", r.at.Sub(closed), r.err)
-	waitUntil(t, patience, "closed session's node gone", func() bool {
+	zktest.WaitUntil(t, patience, "closed session's node gone", func() bool {
 		return len(nodesOf(t, obs, root, s2.ID())) == 0
 	})
 	require.NoError(t, l1.Err())

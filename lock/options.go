@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -33,12 +34,9 @@ func WithData(data []byte) Option {
 
 // WithACL sets the ACL of the contender nodes (default: the session's).
 func WithACL(acl []zk.ACL) Option {
-	return func(o *options) error {
-		if len(acl) == 0 {
-			return fmt.Errorf("lock: empty ACL")
-		}
-		o.acl = acl
-		return nil
+	return func(o *options) (err error) {
+		o.acl, err = core.CheckACL("lock", acl)
+		return err
 	}
 }
 

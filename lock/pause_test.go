@@ -70,7 +70,7 @@ func TestResumedHolderSeesLossAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server expires the frozen holder's session and deletes its node.
-	waitUntil(t, patience, "the server expired the frozen holder's session", func() bool {
+	zktest.WaitUntil(t, patience, "the server expired the frozen holder's session", func() bool {
 		ok, _, err := obs.Exists(node)
 		return err == nil && !ok
 	})

@@ -38,19 +38,8 @@ func newQueue(src recipes.Source, path string, kinds []string, opts []Option) *q
 }
 
 func (b *queue) init(opts []Option) error {
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&b.opts); err != nil {
-			return err
-		}
-	}
-	if err := recipes.CheckSource(b.src); err != nil {
-		return fmt.Errorf("lock: %w", err)
-	}
-	if err := recipes.ValidatePath(b.path); err != nil {
-		return fmt.Errorf("lock: %w", err)
+	if err := core.Setup("lock", &b.opts, opts, recipes.CheckSource(b.src), b.path); err != nil {
+		return err
 	}
 	if sess, ok := b.src.(*recipes.Session); ok {
 		_, err := b.on(sess) // its only session: build the queue now

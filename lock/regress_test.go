@@ -33,13 +33,13 @@ func TestFastPathDoesNotGrantADeletedNode(t *testing.T) {
 		l, err := lock.NewMutex(zkc.Session(t), root).Acquire(ctx)
 		bGot <- result{l, err}
 	}()
-	waitFor(t, func() bool { return len(children(t, obs, root)) == 2 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(children(t, obs, root)) == 2 })
 	bNode := children(t, obs, root)
 	go func() {
 		l, err := lock.NewMutex(zkc.Session(t), root).Acquire(ctx)
 		cGot <- result{l, err}
 	}()
-	waitFor(t, func() bool { return len(children(t, obs, root)) == 3 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(children(t, obs, root)) == 3 })
 
 	// Delete B's node (B waits on A and cannot know).
 	var bName string
@@ -175,8 +175,8 @@ func TestMultiLockDoesNotReturnALostMember(t *testing.T) {
 		ml, err := lock.NewMultiLock(sess, []string{root + "/a", root + "/b"}).Acquire(ctx)
 		got <- res{ml, err}
 	}()
-	waitFor(t, func() bool { return len(children(t, obs, root+"/b")) == 2 }) // holds a, queued on b
-	p.Set(zktest.Reset)                                                      // suspended: under LoseOnSuspend the lease on a is lost
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(children(t, obs, root+"/b")) == 2 }) // holds a, queued on b
+	p.Set(zktest.Reset)                                                                                                    // suspended: under LoseOnSuspend the lease on a is lost
 	waitState(t, events, recipes.StateSuspended, patience)
 	p.Set(zktest.Pass)
 	waitState(t, events, recipes.StateReconnected, patience)
@@ -213,7 +213,7 @@ func TestFastPathAfterOwnDataChange(t *testing.T) {
 	bSess := zkc.Session(t)
 	bGot := acquireAsync(ctx, lock.NewMutex(bSess, root, lock.WithNodeWatch()))
 	var bPath string
-	waitFor(t, func() bool {
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool {
 		for _, c := range children(t, obs, root) {
 			if root+"/"+c != a.Path() {
 				bPath = root + "/" + c

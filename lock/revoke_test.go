@@ -42,7 +42,7 @@ func TestRevocationDeliveredAndHonoured(t *testing.T) {
 		waiter <- l
 	}()
 	obs := zkc.Conn(t)
-	waitFor(t, func() bool { return len(contenders(t, obs, root)) == 2 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(contenders(t, obs, root)) == 2 })
 
 	asked, broken, err := lock.Revoke(ctx, zkc.Session(t), root, 0)
 	require.NoError(t, err)
@@ -140,7 +140,7 @@ func TestLockDelayAfterHolderDies(t *testing.T) {
 		l.Release(context.Background())
 	}()
 	obs := zkc.Conn(t)
-	waitFor(t, func() bool { return len(contenders(t, obs, root)) == 2 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(contenders(t, obs, root)) == 2 })
 	zkc.Expire(t, s1) // returns once the server has ended the session
 	gone := time.Now()
 	select {
@@ -171,7 +171,7 @@ func TestLockDelayNotAfterCleanRelease(t *testing.T) {
 		l.Release(context.Background())
 	}()
 	obs := zkc.Conn(t)
-	waitFor(t, func() bool { return len(contenders(t, obs, root)) == 2 })
+	zktest.WaitUntil(t, patience, "server state is reached", func() bool { return len(contenders(t, obs, root)) == 2 })
 	released := time.Now()
 	require.NoError(t, l1.Release(ctx))
 	select {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"testing"
 
 	"github.com/zkrecipes/zkrecipes/membership"
 	"github.com/zkrecipes/zkrecipes/recipes"
@@ -47,13 +45,6 @@ func ExampleGroup() {
 
 // exampleServers is the shared standalone server, for the Examples.
 func exampleServers() []string { return zktest.ExampleServers() }
-
-func skipWithoutZooKeeper(m *testing.M) {
-	if err := zktest.Available(); err != nil && os.Getenv("ZKTEST_REQUIRE") != "1" {
-		fmt.Println("skipping package membership:", err)
-		os.Exit(0)
-	}
-}
 
 // A worker that stays in the group for as long as it runs joins on a
 // Client: when its session is lost it joins again on the next one.

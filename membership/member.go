@@ -51,7 +51,7 @@ func (g *Group) newMembership(sess *recipes.Session, id, full string, czxid int6
 
 // watchMember watches our node on a Session source until it goes.
 func (g *Group) watchMember(ctx context.Context, id, full string) (*Membership, error) {
-	sess := g.fixed.sess
+	sess := g.binder.Fixed().Sess
 	got, err := core.Of(sess).GetW(ctx, full)
 	var czxid int64
 	if err == nil {
@@ -84,7 +84,7 @@ func (g *Group) joinLasting(ctx context.Context, id string, data []byte) (*Membe
 		}
 		full, watch, czxid, err := g.joinOn(ctx, sess, id, data)
 		if err != nil {
-			if g.again(ctx, sess) {
+			if g.binder.Again(ctx, sess) {
 				continue // the session ended: join on the next one
 			}
 			return nil, err

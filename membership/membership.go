@@ -37,6 +37,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
@@ -53,14 +54,11 @@ var (
 // Group is a handle on the group at a path. It is safe for concurrent use.
 type Group struct {
 	src     recipes.Source
-	lasting bool     // src outlives its sessions (a Client)
-	fixed   *binding // the group on a *Session source, bound once
+	lasting bool // src outlives its sessions (a Client)
+	binder  *contend.Binder[*recipes.Session, string]
 	path    string
 	opts    options
 	err     error
-
-	mu  sync.Mutex
-	cur *binding // the group on the source's latest session
 }
 
 // NewGroup returns the group at path (relative to the chroot) on src: a
@@ -69,27 +67,11 @@ type Group struct {
 // reported by its methods.
 func NewGroup(src recipes.Source, path string, opts ...Option) *Group {
 	g := &Group{src: src, path: path}
-	if err := g.opts.apply(opts); err != nil {
-		g.err = err
+	if g.err = core.Setup("membership", &g.opts, opts, recipes.CheckSource(src), path); g.err != nil {
 		return g
 	}
-	if sess, ok := src.(*recipes.Session); ok {
-		if sess == nil {
-			g.err = fmt.Errorf("membership: %w", recipes.ErrNilSession)
-		} else if err := recipes.ValidatePath(path); err != nil {
-			g.err = fmt.Errorf("membership: %w", err)
-		} else {
-			g.fixed = newBinding(sess, sess.Path(path), true)
-		}
-		return g
-	}
-	if err := recipes.CheckSource(src); err != nil {
-		g.err = fmt.Errorf("membership: %w", err)
-	} else if err := recipes.ValidatePath(path); err != nil {
-		g.err = fmt.Errorf("membership: %w", err)
-	} else {
-		g.lasting = src.Lasting()
-	}
+	g.lasting = src.Lasting()
+	g.binder, g.err = contend.NewBinder(src.Live, g.lasting, g.pathOn, contend.Fixed[*recipes.Session](src))
 	return g
 }
 
@@ -102,13 +84,7 @@ type Member struct {
 }
 
 func (g *Group) check(ctx context.Context, op string) error {
-	if g.err != nil {
-		return g.err
-	}
-	if ctx == nil {
-		return fmt.Errorf("membership: %s %s: nil context", op, g.path)
-	}
-	return nil
+	return core.Check(ctx, g.err, "membership", op, g.path)
 }
 
 func validID(id string) error {
@@ -133,11 +109,11 @@ func (g *Group) Acquire(ctx context.Context, id string, data []byte) (*Membershi
 	if err := validID(id); err != nil {
 		return nil, err
 	}
-	if g.fixed == nil {
+	if g.binder.Fixed() == nil {
 		return g.joinLasting(ctx, id, data)
 	}
-	full := g.fixed.full + "/" + id
-	if err := g.create(ctx, g.fixed.sess, g.fixed.full, id, data, false); err != nil {
+	full := g.binder.Fixed().V + "/" + id
+	if err := g.create(ctx, g.binder.Fixed().Sess, g.binder.Fixed().V, id, data, false); err != nil {
 		return nil, err
 	}
 	return g.watchMember(ctx, id, full)
@@ -159,12 +135,12 @@ func (g *Group) create(ctx context.Context, sess *recipes.Session, dir, id strin
 			return fmt.Errorf("membership: join %s as %q: %w", g.path, id, context.Cause(ctx))
 		}
 		_, changed := core.Of(sess).Changed()
-		_, err := core.Of(sess).Create(cctx, full, data, zk.FlagEphemeral, g.opts.aclOn(sess))
+		_, err := core.Of(sess).Create(cctx, full, data, zk.FlagEphemeral, core.ACLOr(g.opts.acl, core.Of(sess)))
 		switch {
 		case err == nil:
 			return nil
 		case errors.Is(err, zk.ErrNoNode):
-			if err := core.Of(sess).CreatePath(ctx, dir, nil, zk.FlagPersistent, zk.FlagPersistent, g.opts.aclOn(sess), nil); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			if err := core.Of(sess).CreatePath(ctx, dir, nil, zk.FlagPersistent, zk.FlagPersistent, core.ACLOr(g.opts.acl, core.Of(sess)), nil); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 				return fmt.Errorf("membership: join %s: %w", g.path, err)
 			}
 			continue
@@ -208,21 +184,11 @@ func (g *Group) Members(ctx context.Context) ([]Member, error) {
 	if err := g.check(ctx, "members"); err != nil {
 		return nil, err
 	}
-	for {
-		b, err := g.bind(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("membership: members of %s: %w", g.path, err)
-		}
-		ms, err := g.members(ctx, b)
-		if err != nil && g.again(ctx, b.sess) {
-			continue
-		}
-		return ms, err
-	}
+	return contend.OnLive(ctx, g.binder, "membership: members of "+g.path, g.members)
 }
 
 func (g *Group) members(ctx context.Context, b *binding) ([]Member, error) {
-	err := core.Of(b.sess).Retry(ctx, b.ready)
+	err := core.Of(b.Sess).Retry(ctx, b.Ready)
 	var ms []Member
 	if err == nil {
 		ms, _, err = g.read(ctx, b, false)
@@ -261,7 +227,7 @@ func list(ctx context.Context, c core.Client, full string, watch bool) ([]string
 
 // read lists the members, with a children watch when watch is set.
 func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-chan zk.Event, error) {
-	children, w, err := list(ctx, core.Of(b.sess), b.full, watch)
+	children, w, err := list(ctx, core.Of(b.Sess), b.V, watch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -272,7 +238,7 @@ func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-c
 		wg.Add(1)
 		go func() { // pipelined on one connection
 			defer wg.Done()
-			n, err := core.Of(b.sess).Get(ctx, b.full+"/"+id)
+			n, err := core.Of(b.Sess).Get(ctx, b.V+"/"+id)
 			if err != nil {
 				errs[i] = err
 				return
@@ -307,17 +273,8 @@ func (g *Group) read(ctx context.Context, b *binding, watch bool) ([]Member, <-c
 // session coalesce like changes the reader did not receive.
 func (g *Group) Watch(ctx context.Context) <-chan []Member {
 	out := make(chan []Member)
-	switch {
-	case g.check(ctx, "watch") != nil:
+	if g.check(ctx, "watch") != nil || !g.binder.Go(func() { g.watch(ctx, out) }) {
 		close(out)
-	case g.fixed != nil:
-		if !core.Of(g.fixed.sess).Go(func() { g.watch(ctx, out) }) {
-			close(out)
-		}
-	default:
-		// Owned by ctx and the source: it ends when either ends, and
-		// closes out as it does.
-		go g.watch(ctx, out)
 	}
 	return out
 }
@@ -327,18 +284,18 @@ func (g *Group) watch(ctx context.Context, out chan<- []Member) {
 	var last string
 	sent := false
 	for {
-		b, err := g.bind(ctx)
+		b, err := g.binder.Bind(ctx)
 		if err != nil {
 			return // ctx done, the Client closed, or the session is over
 		}
-		sess := b.sess
+		sess := b.Sess
 		_, changed := core.Of(sess).Changed()
 		var (
 			ms    []Member
 			watch <-chan zk.Event
 		)
 		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
-			if err := b.ready(ctx); err != nil {
+			if err := b.Ready(ctx); err != nil {
 				return err
 			}
 			var err error
@@ -346,7 +303,7 @@ func (g *Group) watch(ctx context.Context, out chan<- []Member) {
 			return err
 		})
 		if err != nil {
-			if g.again(ctx, sess) {
+			if g.binder.Again(ctx, sess) {
 				continue // read again on the next session
 			}
 			if ctx.Err() == nil && sess.Err() == nil {

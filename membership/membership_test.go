@@ -15,18 +15,7 @@ import (
 
 // TestMain skips the package without ZooKeeper (its runnable Example needs
 // a server), runs everything, stops the servers, then checks for leaks.
-func TestMain(m *testing.M) {
-	skipWithoutZooKeeper(m)
-	goleak.VerifyTestMain(sharedServers{m})
-}
-
-type sharedServers struct{ m *testing.M }
-
-func (s sharedServers) Run() int {
-	code := s.m.Run()
-	zktest.Cleanup()
-	return code
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(zktest.Wrap(m)) }
 
 const patience = 15 * time.Second
 

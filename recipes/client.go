@@ -129,22 +129,9 @@ func WithFirstSession(s *Session) ClientOption {
 // the background at once; Live waits for it. opts apply to every session
 // (their errors are returned here). Close the Client when done.
 func NewClient(servers []string, opts []Option, copts ...ClientOption) (*Client, error) {
-	cfg := config{timeout: DefaultSessionTimeout, logger: slog.Default(), margin: -1}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if len(servers) == 0 {
-		return nil, fmt.Errorf("recipes: no ZooKeeper servers given")
-	}
-	for _, s := range servers {
-		if err := validateServer(s); err != nil {
-			return nil, err
-		}
+	cfg, err := newConfig(servers, opts)
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{
 		servers: append([]string(nil), servers...),

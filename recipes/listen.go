@@ -1,6 +1,6 @@
 package recipes
 
-// listener is one OnStateChange registration.
+// listener is one onStateChange registration.
 type listener struct{ fn func(StateEvent) }
 
 type note struct {

@@ -105,27 +105,9 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 	if ctx == nil {
 		return nil, errors.New("recipes: Connect: nil context")
 	}
-	cfg := config{
-		timeout: DefaultSessionTimeout,
-		logger:  slog.Default(),
-		acl:     zk.WorldACL(zk.PermAll),
-		margin:  -1,
-	}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if len(servers) == 0 {
-		return nil, fmt.Errorf("recipes: no ZooKeeper servers given")
-	}
-	for _, s := range servers {
-		if err := validateServer(s); err != nil {
-			return nil, err
-		}
+	cfg, err := newConfig(servers, opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.handshakeTimeout == 0 {
 		cfg.handshakeTimeout = max(cfg.timeout/time.Duration(len(servers)), 100*time.Millisecond)
@@ -191,6 +173,34 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 	}
 	s.log.Debug("session established", "session", s.idString(), "timeout", s.Timeout())
 	return s, nil
+}
+
+// newConfig applies opts to the defaults and checks servers: what Connect
+// and NewClient check first.
+func newConfig(servers []string, opts []Option) (config, error) {
+	cfg := config{
+		timeout: DefaultSessionTimeout,
+		logger:  slog.Default(),
+		acl:     zk.WorldACL(zk.PermAll),
+		margin:  -1,
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return config{}, err
+		}
+	}
+	if len(servers) == 0 {
+		return config{}, fmt.Errorf("recipes: no ZooKeeper servers given")
+	}
+	for _, s := range servers {
+		if err := validateServer(s); err != nil {
+			return config{}, err
+		}
+	}
+	return cfg, nil
 }
 
 func (s *Session) awaitFirstSession(ctx context.Context) error {

@@ -79,6 +79,13 @@
 //
 //	func TestMain(m *testing.M) { zktest.Main(m) } // stops shared servers at exit
 //
+// or, under a goroutine leak check that must run after the servers stop:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(zktest.Wrap(m)) }
+//
+// Both skip the package when no ZooKeeper is installed, unless
+// ZKTEST_REQUIRE=1. WaitUntil and ClosedWithin bound the waits of a test.
+//
 //	func TestA(t *testing.T) {
 //		zkc := zktest.Shared(t, zktest.Config{})
 //		root := zktest.Root(t) // keep tests apart with unique roots

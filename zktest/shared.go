@@ -133,15 +133,6 @@ func Cleanup() {
 //
 //	func TestMain(m *testing.M) { zktest.Main(m) }
 //
-// It calls os.Exit with the result of m.Run. A failing run keeps the shared
-// clusters' logs.
-func Main(m *testing.M) {
-	code := m.Run()
-	if code != 0 {
-		shared.mu.Lock()
-		shared.failed = true
-		shared.mu.Unlock()
-	}
-	Cleanup()
-	os.Exit(code)
-}
+// It calls os.Exit with the result of Wrap(m).Run: it skips the package
+// without ZooKeeper, and a failing run keeps the shared clusters' logs.
+func Main(m *testing.M) { os.Exit(Wrap(m).Run()) }

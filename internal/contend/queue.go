@@ -67,17 +67,28 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 		stat     *zk.Stat
 		statErr  error
 	)
+	// Both reads are retried across a connection blip: the node is ours
+	// and stays (a suspension meanwhile is caught by e.Suspensions).
+	listChildren := func() {
+		listErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
+			children, err = q.children(ctx)
+			return err
+		})
+	}
 	if seen && !watch {
-		children, listErr = q.children(ctx)
+		listChildren()
 		stat = &zk.Stat{Czxid: reply.Czxid, EphemeralOwner: reply.Session}
 	} else {
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			children, listErr = q.children(ctx)
+			listChildren()
 		}()
-		stat, e.Watch, _, statErr = q.stat(ctx, full, watch)
+		statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
+			stat, e.Watch, _, err = q.stat(ctx, full, watch)
+			return err
+		})
 		wg.Wait()
 	}
 	if err := errors.Join(statErr, listErr); err != nil {
