@@ -23,7 +23,9 @@
 // node still exists, so they commit only while the lease is held. Revoke
 // asks holders acquired WithRevocable to release (and can break the lock
 // after a grace period); WithLockDelay delays the next grant after a holder
-// vanished without releasing. Package fence checks tokens at the resource.
+// vanished without releasing; WithMaxHold ends every lease a fixed time
+// after its grant even while its holder is connected (ErrMaxHold). Package
+// fence checks tokens at the resource.
 //
 // # Session or Client
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/obs"
 )
 
 var (
@@ -21,4 +22,10 @@ var (
 	// lease notices it at once WithNodeWatch, else when it re-validates after
 	// a reconnect (recipes.LoseOnSessionEnd).
 	ErrNodeDeleted = contend.ErrNodeDeleted
+	// ErrMaxHold is wrapped, beside ErrLost, by Lease.Err and the cause of
+	// Lease.Context when a lease reached its maximum hold time (WithMaxHold)
+	// while its holder was still connected.
+	ErrMaxHold = errors.New("lock: maximum hold time ran out")
 )
+
+func init() { obs.RegisterCause(ErrMaxHold, "max_hold") }

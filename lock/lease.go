@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/recipes"
@@ -48,6 +49,13 @@ func (l *Lease) Release(ctx context.Context) error {
 		return fmt.Errorf("lock: release %s: nil context", l.path)
 	}
 	return l.h.Release(ctx)
+}
+
+// limit ends the lease d after its grant (WithMaxHold); 0: no limit.
+func (l *Lease) limit(d time.Duration) {
+	if d > 0 {
+		l.h.Limit(time.Now().Add(d), ErrMaxHold)
+	}
 }
 
 var (

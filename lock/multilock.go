@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
 	"github.com/zkrecipes/zkrecipes/internal/core"
@@ -19,6 +20,7 @@ import (
 type MultiLock struct {
 	src     recipes.Source
 	mutexes []*Mutex
+	maxHold time.Duration // WithMaxHold, for the whole MultiLease
 	err     error
 }
 
@@ -44,6 +46,9 @@ func NewMultiLock(src recipes.Source, paths []string, opts ...Option) *MultiLock
 			ml.err = m.err
 			return ml
 		}
+		// The members' maximum hold is the MultiLease's, counted once all
+		// are held (newMultiLease).
+		ml.maxHold, m.opts.maxHold = m.opts.maxHold, 0
 		ml.mutexes = append(ml.mutexes, m)
 	}
 	return ml
@@ -91,7 +96,7 @@ func (ml *MultiLock) acquire(ctx context.Context, try bool) (*MultiLease, error)
 			}
 		}
 		if lost == nil {
-			return newMultiLease(held), nil
+			return newMultiLease(held, ml.maxHold), nil
 		}
 		rctx := context.WithoutCancel(ctx)
 		for _, h := range held {
@@ -134,10 +139,16 @@ type MultiLease struct {
 	cancel context.CancelCauseFunc
 }
 
-func newMultiLease(leases []*Lease) *MultiLease {
+func newMultiLease(leases []*Lease, maxHold time.Duration) *MultiLease {
 	ml := &MultiLease{leases: leases}
+	if maxHold > 0 {
+		at := time.Now().Add(maxHold)
+		for _, l := range leases {
+			l.h.Limit(at, ErrMaxHold)
+		}
+	}
 	ml.ctx, ml.cancel = context.WithCancelCause(context.Background())
-	ml.ctxOut = core.WithChecks(ml.ctx, func() { ml.Err() })
+	ml.ctxOut = core.WithChecksAndDeadline(ml.ctx, func() { ml.Err() }, leases[0].h.Deadline)
 	for _, l := range leases {
 		context.AfterFunc(l.Context(), func() { ml.cancel(context.Cause(l.Context())) })
 	}

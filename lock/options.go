@@ -21,6 +21,7 @@ type options struct {
 
 	revocable bool
 	lockDelay time.Duration
+	maxHold   time.Duration
 }
 
 // WithData stores data (for example the holder's identity) on the
@@ -72,6 +73,28 @@ func WithNodeWatch() Option {
 func WithRevocable() Option {
 	return func(o *options) error {
 		o.revocable = true
+		return nil
+	}
+}
+
+// WithMaxHold ends every lease of the lock d after its grant, even while
+// its holder is alive and connected (Redis's PX, an etcd lease's TTL): its
+// Context has that deadline (ctx.Deadline reports it, so database and HTTP
+// calls made under it carry it), is cancelled at it with a cause wrapping
+// both ErrLost and ErrMaxHold, and the lease's node is deleted at once, so
+// the next waiter is granted. The next holder's token is larger, as always,
+// so a resource that checks tokens rejects a late write of the expired
+// holder. Err checks the time itself: a process resumed after the deadline
+// sees the end on its first check. A lease whose session ends first ends
+// with it, as without the option. On a MultiLock the deadline is counted
+// from the moment every member is held, and all members end together. A
+// zero d means no limit.
+func WithMaxHold(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("lock: negative maximum hold time %v", d)
+		}
+		o.maxHold = d
 		return nil
 	}
 }

@@ -206,8 +206,7 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 	if delay {
 		cfg.ReleaseOps = func() []any { return releaseOps(q) }
 	}
-	return &Lease{
-		h:    contend.NewHold(q, e, cfg),
-		path: sess.Unpath(e.Path),
-	}, nil
+	l := &Lease{h: contend.NewHold(q, e, cfg), path: sess.Unpath(e.Path)}
+	l.limit(b.opts.maxHold)
+	return l, nil
 }

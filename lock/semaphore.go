@@ -159,10 +159,12 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 	if s.opts.policy != nil {
 		policy = *s.opts.policy
 	}
-	return &Lease{
+	l := &Lease{
 		h:    contend.NewHold(leases, e, contend.HoldConfig{Recipe: "semaphore", LoseOnSuspend: policy == recipes.LoseOnSuspend, Lost: ErrLost, Freed: ErrReleased}),
 		path: leases.Sess.Unpath(e.Path),
-	}, nil
+	}
+	l.limit(s.opts.maxHold)
+	return l, nil
 }
 
 // awaitPermit waits until our permit node is among the n lowest, watching

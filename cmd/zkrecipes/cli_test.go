@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -410,4 +411,48 @@ func TestDemoShort(t *testing.T) {
 	if !strings.Contains(out, "FENCE REJECTED") || !strings.Contains(out, "stale write rejected:  true") {
 		t.Fatalf("demo output:\n%s", out)
 	}
+}
+
+// A command that outlives --max-hold is stopped (SIGTERM, then SIGKILL
+// after --grace if it ignores it), zkrecipes exits 7, and a waiter gets
+// the lock with a larger token.
+func TestLockMaxHold(t *testing.T) {
+	srv := servers(t)
+	path := zktest.Root(t) + "/lock"
+
+	holder := start(t, false, "lock", srv, "--max-hold", "1s", path, "--",
+		"sh", "-c", `trap 'echo got TERM; exit 143' TERM; echo "token $ZKRECIPES_TOKEN"; sleep 60 & wait`)
+	holder.waitOutput("token ", time.Minute)
+	waiter := start(t, false, "lock", srv, path, "--", "sh", "-c", `echo "token $ZKRECIPES_TOKEN"`)
+	holder.expectExit(t, exitMaxHold)
+	if !strings.Contains(holder.stdout.String(), "got TERM") {
+		t.Fatalf("the holder's child was not signalled:\n%s", holder.stdout)
+	}
+	waiter.expectExit(t, 0)
+	first, second := tokenIn(t, holder.stdout.String()), tokenIn(t, waiter.stdout.String())
+	if second <= first {
+		t.Fatalf("waiter's token %d not larger than the expired holder's %d", second, first)
+	}
+
+	// A child that ignores SIGTERM is killed after --grace.
+	stubborn := start(t, false, "lock", srv, "--max-hold", "500ms", "--grace", "300ms", path, "--",
+		"sh", "-c", `trap '' TERM; echo started; sleep 60`)
+	stubborn.waitOutput("started", time.Minute)
+	stubborn.expectExit(t, exitMaxHold)
+
+	runCLI(t, "lock", srv, "--max-hold", "-1s", path, "--", "true").expect(exitUsage)
+}
+
+// tokenIn returns the number after "token " in out.
+func tokenIn(t *testing.T, out string) uint64 {
+	t.Helper()
+	i := strings.Index(out, "token ")
+	if i < 0 {
+		t.Fatalf("no token in %q", out)
+	}
+	var tok uint64
+	if _, err := fmt.Sscan(out[i+len("token "):], &tok); err != nil {
+		t.Fatalf("token in %q: %v", out, err)
+	}
+	return tok
 }

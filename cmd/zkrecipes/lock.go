@@ -30,7 +30,11 @@ exits. zkrecipes exits with CMD's status.
 
 If the lock is lost while CMD runs (session expired, connection suspended
 for too long, node deleted by "zkrecipes revoke --break-after"), CMD gets
-SIGTERM, then SIGKILL after --grace, and zkrecipes exits 5. SIGINT, SIGTERM
+SIGTERM, then SIGKILL after --grace, and zkrecipes exits 5. With
+--max-hold the lock also ends that long after it was granted, even while
+CMD runs and the session is fine (as a Redis lock's PX does): CMD is
+stopped the same way, the lock goes to the next waiter, and zkrecipes exits
+7. SIGINT, SIGTERM
 and SIGHUP sent to zkrecipes are passed on to CMD; the lock is released once
 CMD exits. While waiting for the lock they abort the wait (exit 128+signal).
 
@@ -43,7 +47,8 @@ its lock went to someone else: pass $ZKRECIPES_TOKEN with every write and
 have the resource reject tokens smaller than the largest it has seen.
 
 Exit codes: 0..255 CMD's status; 1 error; 2 usage; 3 held (--try);
-4 timeout; 5 lock lost; 6 revoked (--revocable); 126/127 CMD not runnable.
+4 timeout; 5 lock lost; 6 revoked (--revocable); 7 maximum hold time ran
+out (--max-hold); 126/127 CMD not runnable.
 
 Examples:
   zkrecipes lock /jobs/nightly -- ./nightly.sh
@@ -97,6 +102,8 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 	var ho holdOpts
 	co.register(fs)
 	ho.register(fs, "lock")
+	var maxHold time.Duration
+	durationVar(fs, &maxHold, "max-hold", 0, "end the lock this `duration` after it was granted, stopping CMD as on loss (exit 7), e.g. 30m (0: no limit)")
 	revocable := fs.Bool("revocable", false, "honour \"zkrecipes revoke\": stop CMD as on loss, release, exit 6 (the node's data is then \"host:pid;revocable\")")
 	pos, argv, err := parse(lockCommand, fs, args, 1, stdout)
 	if err != nil {
@@ -111,6 +118,9 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := co.check(); err != nil {
 		return err
+	}
+	if maxHold < 0 {
+		return fail(exitUsage, "--max-hold must not be negative")
 	}
 	policy, err := ho.check()
 	if err != nil {
@@ -136,6 +146,9 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 	opts := []lock.Option{lock.WithData(data), lock.WithNodeWatch()}
 	if *revocable {
 		opts = append(opts, lock.WithRevocable())
+	}
+	if maxHold > 0 {
+		opts = append(opts, lock.WithMaxHold(maxHold))
 	}
 	m := lock.NewMutex(sess, path, opts...)
 	prog := newProgress(&co, stderr, "lock "+path, "held by")
@@ -209,6 +222,8 @@ func runLock(args []string, stdout, stderr io.Writer) error {
 		return exitCode(res.status)
 	case errors.Is(res.ended, lock.ErrRevoked) && !errors.Is(res.ended, lock.ErrLost):
 		return exitCode(exitRevoked)
+	case errors.Is(res.ended, lock.ErrMaxHold):
+		return exitCode(exitMaxHold)
 	default:
 		return exitCode(exitLost)
 	}

@@ -39,6 +39,7 @@ const (
 	exitTimeout  = 4   // --timeout passed before the lock or leadership was won
 	exitLost     = 5   // the lock or leadership was lost while CMD ran
 	exitRevoked  = 6   // lock --revocable: a revoker asked us to release
+	exitMaxHold  = 7   // lock --max-hold: CMD outlived the maximum hold time
 	exitNoExec   = 126 // CMD found but could not be run
 	exitNotFound = 127 // CMD not found
 
@@ -269,6 +270,8 @@ Exit codes:
   5    the lock (or, with elect --once, leadership) was lost while CMD ran:
        CMD was signalled (elect without --once campaigns again)
   6    lock --revocable: a revoker asked for the lock: CMD was signalled
+  7    lock --max-hold: the maximum hold time ran out while CMD ran: CMD was
+       signalled and the lock went to the next waiter
   126  CMD could not be run; 127: CMD not found
   N    otherwise CMD's exit status (128+S if CMD was killed by signal S)
 

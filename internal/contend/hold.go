@@ -41,6 +41,9 @@ type Hold struct {
 
 	mu        sync.Mutex
 	err       error
+	limit     time.Time   // when the hold must end (Limit); zero: none
+	limitWhy  error       // the cause it then ends with
+	timer     *time.Timer // ends it at limit
 	releasing bool
 	suspended bool   // seen suspended, not yet reconnected
 	unlisten  func() // removes the session listener
@@ -80,7 +83,7 @@ func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
 		kick: make(chan struct{}, 1),
 	}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
-	h.ctxOut = core.WithChecks(h.ctx, func() { h.Err() })
+	h.ctxOut = core.WithChecksAndDeadline(h.ctx, func() { h.Err() }, h.Deadline)
 	unlisten := q.Sess.OnStateChange(h.onState)
 	h.mu.Lock()
 	h.unlisten = unlisten
@@ -150,6 +153,49 @@ func (h *Hold) onState(ev core.StateEvent) {
 	}
 }
 
+// Limit makes the hold end at the latest at at (a maximum hold time), with
+// ErrLost wrapping cause, and its node deleted at once so the next waiter
+// is granted. Context's Deadline reports at from then on; Err checks it
+// itself, so a process resumed after at sees the end on its first check.
+// A limit already set is only moved earlier.
+func (h *Hold) Limit(at time.Time, cause error) {
+	h.mu.Lock()
+	if h.err != nil || h.releasing || (!h.limit.IsZero() && !at.Before(h.limit)) {
+		h.mu.Unlock()
+		return
+	}
+	h.limit, h.limitWhy = at, cause
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	h.timer = time.AfterFunc(time.Until(at), h.expire)
+	h.mu.Unlock()
+}
+
+// Deadline returns the hold's limit, if it has one.
+func (h *Hold) Deadline() (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.limit, !h.limit.IsZero()
+}
+
+// expire ends the hold at its limit and deletes its node.
+func (h *Hold) expire() {
+	h.mu.Lock()
+	cause, over := h.limitWhy, h.err != nil || h.releasing
+	h.mu.Unlock()
+	if over {
+		return
+	}
+	h.loseTo(cause)
+	h.mu.Lock()
+	ours := errors.Is(h.err, cause)
+	h.mu.Unlock()
+	if ours && h.q.Sess.Err() == nil {
+		h.q.Abandon(h.e.Path, "max_hold")
+	}
+}
+
 // Entry returns the held queue entry.
 func (h *Hold) Entry() *Entry { return h.e }
 
@@ -175,11 +221,14 @@ func (h *Hold) Err() error {
 	}
 	if serr := h.q.Sess.Err(); serr != nil {
 		h.loseTo(serr)
-		h.mu.Lock()
-		err = h.err
-		h.mu.Unlock()
+	} else if at, ok := h.Deadline(); ok && !time.Now().Before(at) {
+		h.expire()
+	} else {
+		return nil
 	}
-	return err
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
 }
 
 // end records the outcome once and cancels the context.
@@ -192,6 +241,9 @@ func (h *Hold) end(err error) {
 	h.err = err
 	h.cancel(err)
 	close(h.done)
+	if h.timer != nil {
+		h.timer.Stop()
+	}
 	var cause error
 	if !errors.Is(err, h.freed) {
 		cause = err

@@ -142,7 +142,12 @@ func (o *Observer) Ended(recipe string, granted time.Time, cause error) {
 	how := "released"
 	if cause != nil {
 		how = "lost"
-		o.lost.Add(ctx, 1, attrs("recipe", recipe, "cause", Cause(cause)))
+		why := Cause(cause)
+		if why == "max_hold" {
+			how = why // ended by its maximum hold time: not lost
+		} else {
+			o.lost.Add(ctx, 1, attrs("recipe", recipe, "cause", why))
+		}
 	}
 	o.holdTime.Record(ctx, time.Since(granted).Seconds(), attrs("recipe", recipe, "end", how))
 }
