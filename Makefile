@@ -1,6 +1,7 @@
 # Tests start real ZooKeeper servers (see zktest). scripts/ensure-zookeeper.sh
 # installs Debian's zookeeper package if neither it, ZOOKEEPER_HOME nor
-# ZKTEST_SERVERS is available.
+# ZKTEST_SERVERS is available; ensure-postgres.sh PostgreSQL for package
+# fence; ensure-interop.sh kazoo, Curator and a JDK for internal/interop.
 
 GO ?= go
 
@@ -8,7 +9,7 @@ GO ?= go
 
 # The library, then the tools' module (cmd/: the CLI and the verification suite).
 test:
-	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && $(GO) test -race -count=1 -timeout 20m ./... && $(GO) -C cmd test -race -count=1 -timeout 20m ./...
+	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && { ./scripts/ensure-interop.sh || echo "make test: Curator or kazoo missing: internal/interop skips (fails under ZKTEST_REQUIRE=1)"; } && $(GO) test -race -count=1 -timeout 20m ./... && $(GO) -C cmd test -race -count=1 -timeout 20m ./...
 
 demo:
 	./scripts/ensure-zookeeper.sh && $(GO) -C cmd run ./zkrecipes demo

@@ -260,8 +260,15 @@ func TestClientCampaignAcrossExpiry(t *testing.T) {
 
 	zkc.Expire(t, s1)
 	s2 := granted(t, changes, s1.ID(), 2*patience)
-	ps := waitParticipants(t, b, 2)
-	require.Equal(t, s2.New, ps[1].Session, "a queues again on the new session")
+	// b's server may still list a's old node until it applies the expiry:
+	// wait for a's node of the new session.
+	zktest.WaitUntil(t, patience, "a queues again on the new session", func() bool {
+		ps, err := b.Participants(t.Context())
+		if err != nil {
+			t.Fatalf("participants: %v", err)
+		}
+		return len(ps) == 2 && ps[1].Session == s2.New
+	})
 	notYet(t, ac, "a while b leads")
 
 	resign(t, tb)

@@ -15,7 +15,12 @@ import (
 // "_c_<guid>-latch-0000000007".
 const Kind = "latch-"
 
-var kinds = []string{Kind}
+// KazooKind is the name part of kazoo's Election candidates (a kazoo Lock:
+// "<uuid>__lock__0000000007"). They are candidates here too, ordered with
+// ours by their sequence number; WithKazooNames names ours so.
+const KazooKind = core.KazooLock
+
+var kinds = []string{Kind, KazooKind}
 
 var (
 	// ErrLost is wrapped by Term.Err, and is the cause of Term.Context, when
@@ -118,7 +123,11 @@ func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 			}
 			return nil, b, fmt.Errorf("election: campaign %s: %w", e.path, err)
 		}
-		ent, list, err := q.Join(ctx, Kind, e.opts.value, true)
+		kind := Kind
+		if e.opts.kazoo {
+			kind = KazooKind
+		}
+		ent, list, err := q.Join(ctx, kind, e.opts.value, true)
 		if err != nil {
 			if e.binder.Again(ctx, sess) {
 				continue // the session ended: join on the next one

@@ -17,6 +17,19 @@ type options struct {
 	acl     []zk.ACL
 	policy  *recipes.LossPolicy
 	requeue bool
+	kazoo   bool
+}
+
+// WithKazooNames names our candidate nodes as kazoo's Election does
+// ("<guid>__lock__0000000007"), so kazoo candidates, which recognise only
+// their own names, see ours. Curator's LeaderLatch and LeaderSelector must
+// not then share the path (they order by the text after "latch-" or
+// "lock-"); see docs/INTEROP.md.
+func WithKazooNames() Option {
+	return func(o *options) error {
+		o.kazoo = true
+		return nil
+	}
 }
 
 // WithValue sets what this candidate advertises while it leads (its

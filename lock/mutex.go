@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -11,7 +12,18 @@ import (
 // Curator's InterProcessMutex: "_c_<guid>-lock-0000000042".
 const Kind = "lock-"
 
-var mutexKinds = []string{Kind}
+// The name parts of kazoo's contender nodes ("<uuid>__lock__0000000042"):
+// kazoo's Lock and WriteLock (and Election) create KazooLock nodes, its
+// ReadLock KazooReadLock nodes. Every lock recipe counts them as
+// contenders, ordered with its own by their sequence number: a KazooLock
+// node is exclusive (a writer), a KazooReadLock node a reader.
+const (
+	KazooLock     = core.KazooLock
+	KazooReadLock = core.KazooReadLock
+)
+
+// A mutex is blocked by every contender ahead of it, ours or foreign.
+var mutexKinds = []string{Kind, KazooLock, KazooReadLock}
 
 // Mutex is an exclusive lock on a ZooKeeper path. It is a handle: every
 // Acquire makes a new contender and returns its own Lease, so one Mutex may

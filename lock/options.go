@@ -22,6 +22,7 @@ type options struct {
 	revocable bool
 	lockDelay time.Duration
 	maxHold   time.Duration
+	kazoo     bool
 }
 
 // WithData stores data (for example the holder's identity) on the
@@ -95,6 +96,21 @@ func WithMaxHold(d time.Duration) Option {
 			return fmt.Errorf("lock: negative maximum hold time %v", d)
 		}
 		o.maxHold = d
+		return nil
+	}
+}
+
+// WithKazooNames names our contender nodes as kazoo does
+// ("<guid>__lock__0000000042"; a reader's "<guid>__rlock__..."), for a lock
+// path shared with kazoo clients that were not given
+// extra_lock_patterns=["-lock-"] (kazoo ignores nodes it does not
+// recognise). It costs Curator's compatibility: Curator orders contenders by
+// the text after "lock-", which these names lack, so a Curator client must
+// not share the path (see docs/INTEROP.md). It applies to Mutex (and
+// MultiLock) and RWMutex; a Semaphore's permits are not kazoo's.
+func WithKazooNames() Option {
+	return func(o *options) error {
+		o.kazoo = true
 		return nil
 	}
 }

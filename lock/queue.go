@@ -141,6 +141,18 @@ func (b *queue) acquireOn(ctx context.Context, sess *recipes.Session, kind strin
 	return l, err
 }
 
+// nodeKind is the kind our node of kind is created with: kazoo's
+// WithKazooNames.
+func (b *queue) nodeKind(kind string) string {
+	if !b.opts.kazoo {
+		return kind
+	}
+	if kind == ReadKind {
+		return KazooReadLock
+	}
+	return KazooLock
+}
+
 // recipeOf names a node kind for metrics.
 func recipeOf(kind string) string {
 	switch kind {
@@ -180,7 +192,7 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 	if err := sess.Err(); err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	e, list, err := q.Join(ctx, kind, b.opts.data, b.opts.watch || b.opts.revocable)
+	e, list, err := q.Join(ctx, b.nodeKind(kind), b.opts.data, b.opts.watch || b.opts.revocable)
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}

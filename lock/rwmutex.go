@@ -15,7 +15,7 @@ const (
 	WriteKind = "__WRIT__"
 )
 
-var rwKinds = []string{ReadKind, WriteKind}
+var rwKinds = []string{ReadKind, WriteKind, KazooReadLock, KazooLock}
 
 // RWMutex is a read-write lock on a ZooKeeper path: readers share it, a
 // writer excludes everyone, and both queue in one FIFO order. A reader waits
@@ -64,7 +64,7 @@ func (rw *RWMutex) TryAcquire(ctx context.Context) (*Lease, error) {
 // readBlocker blocks a reader on the nearest writer ahead of it.
 func readBlocker(list []contend.Node, me int) (contend.Node, bool) {
 	for i := me - 1; i >= 0; i-- {
-		if list[i].Kind == WriteKind {
+		if k := list[i].Kind; k == WriteKind || k == KazooLock {
 			return list[i], true
 		}
 	}

@@ -1,7 +1,6 @@
 package recipes
 
 import (
-	"strings"
 	"sync"
 
 	"github.com/zkrecipes/zkrecipes/internal/core"
@@ -24,7 +23,7 @@ const createdLogMax = 4096
 // its Czxid and the Session of the connection the reply came on.
 type CreatedNode = core.Created
 
-func trackCreated(path string) bool { return strings.Contains(path, "/_c_") }
+func trackCreated(path string) bool { return core.Tracked(path) }
 
 func (l *createdLog) add(path string, zxid, session int64) {
 	l.mu.Lock()

@@ -23,15 +23,4 @@ if ! command -v apt-get >/dev/null 2>&1; then
 	exit 1
 fi
 
-SUDO=""
-if [[ "$(id -u)" != 0 ]]; then
-	if command -v sudo >/dev/null 2>&1; then
-		SUDO="sudo"
-	else
-		echo "ensure-postgres: need root (or sudo) to apt-get install postgresql" >&2
-		exit 1
-	fi
-fi
-echo "ensure-postgres: installing Debian's postgresql package"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+exec "$(dirname "$0")/apt-install.sh" ensure-postgres postgresql

@@ -23,15 +23,4 @@ if ! command -v apt-get >/dev/null 2>&1; then
 	exit 1
 fi
 
-SUDO=""
-if [[ "$(id -u)" != 0 ]]; then
-	if command -v sudo >/dev/null 2>&1; then
-		SUDO="sudo"
-	else
-		echo "ensure-zookeeper: need root (or sudo) to apt-get install zookeeper" >&2
-		exit 1
-	fi
-fi
-echo "ensure-zookeeper: installing Debian's zookeeper package"
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q zookeeper
+exec "$(dirname "$0")/apt-install.sh" ensure-zookeeper zookeeper

@@ -10,11 +10,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 // ProtectedPrefix starts every protected node name (as in Curator and
-// go-zookeeper): "_c_<guid>-<kind><10-digit sequence>".
-const ProtectedPrefix = "_c_"
+// go-zookeeper): "_c_<guid>-<kind><10-digit sequence>". Nodes of kazoo's
+// kinds are "<guid><kind><10-digit sequence>" (core.NamePrefix).
+const ProtectedPrefix = core.ProtectedPrefix
 
 const seqDigits = 10
 
@@ -45,8 +48,11 @@ func Parse(name string, kinds []string) (Node, bool) {
 		}
 		n := Node{Name: name, Kind: k, Seq: seq}
 		rest := head[:len(head)-len(k)]
-		if strings.HasPrefix(rest, ProtectedPrefix) && strings.HasSuffix(rest, "-") {
+		switch {
+		case strings.HasPrefix(rest, ProtectedPrefix) && strings.HasSuffix(rest, "-"):
 			n.GUID = rest[len(ProtectedPrefix) : len(rest)-1]
+		case core.IsKazooKind(k) && isGUID(rest):
+			n.GUID = rest
 		}
 		return n, true
 	}
@@ -84,7 +90,23 @@ func NewGUID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// hasGUID reports whether child is a protected node carrying guid.
+// hasGUID reports whether child is a contender node carrying guid, in
+// either naming convention.
 func hasGUID(child, guid string) bool {
-	return strings.HasPrefix(child, ProtectedPrefix+guid+"-")
+	return strings.HasPrefix(child, ProtectedPrefix+guid+"-") ||
+		strings.HasPrefix(child, guid+core.KazooLock) || strings.HasPrefix(child, guid+core.KazooReadLock)
+}
+
+// isGUID reports whether s is 32 lower-case hex digits (ours, and kazoo's
+// uuid4().hex).
+func isGUID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

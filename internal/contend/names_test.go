@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
 func TestParse(t *testing.T) {
@@ -55,4 +57,34 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("bad parse of %q: %+v", name, n)
 		}
 	})
+}
+
+// kazoo's names ("<uuid>__lock__N", "<uuid>__rlock__N") are contenders of
+// kazoo's kinds, carry kazoo's uuid as their guid, and sort with ours by
+// their sequence; ours made WithKazooNames are found again by their guid.
+func TestKazooNames(t *testing.T) {
+	kinds := []string{"lock-", core.KazooLock, core.KazooReadLock}
+	guid := "0123456789abcdef0123456789abcdef"
+	n, ok := Parse(guid+"__lock__0000000007", kinds)
+	require.True(t, ok)
+	require.Equal(t, core.KazooLock, n.Kind)
+	require.Equal(t, guid, n.GUID)
+	n, ok = Parse(guid+"__rlock__0000000008", kinds)
+	require.True(t, ok)
+	require.Equal(t, core.KazooReadLock, n.Kind)
+	n, ok = Parse("not-a-guid__lock__0000000009", kinds)
+	require.True(t, ok, "a kazoo-kind node whatever its prefix")
+	require.Empty(t, n.GUID)
+
+	require.Equal(t, guid+"__lock__", core.NamePrefix(guid, core.KazooLock))
+	require.Equal(t, "_c_"+guid+"-lock-", core.NamePrefix(guid, "lock-"))
+	require.True(t, hasGUID(guid+"__rlock__0000000001", guid))
+	require.True(t, hasGUID("_c_"+guid+"-lock-0000000001", guid))
+	require.False(t, hasGUID("ffff"+guid[4:]+"__lock__0000000001", guid))
+	require.True(t, core.Tracked("/a/"+guid+"__lock__"))
+	require.True(t, core.Tracked("/a/_c_"+guid+"-latch-"))
+	require.False(t, core.Tracked("/a/plain"))
+
+	got := Sorted([]string{"_c_x-lock-0000000004", guid + "__lock__0000000002", "b__rlock__0000000003"}, kinds)
+	require.Equal(t, []int64{2, 3, 4}, []int64{got[0].Seq, got[1].Seq, got[2].Seq})
 }

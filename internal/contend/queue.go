@@ -139,7 +139,7 @@ type created struct {
 // create creates the contender node, creating container parents as needed
 // and recovering the node by guid when a reply is lost.
 func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (string, error) {
-	prefix := q.Dir + "/" + ProtectedPrefix + guid + "-" + kind
+	prefix := q.Dir + "/" + core.NamePrefix(guid, kind)
 	for {
 		if err := context.Cause(ctx); err != nil {
 			return "", err // send nothing that would need undoing

@@ -1,0 +1,40 @@
+package core
+
+import "strings"
+
+// Contender node names. Three conventions share lock paths:
+//
+//   - zkrecipes, Curator and go-zookeeper's zk.Lock: protected names,
+//     "_c_<guid>-<kind><10-digit sequence>", kind "lock-", "latch-",
+//     "__READ__", "__WRIT__"...
+//   - kazoo (Python): "<guid><kind><10-digit sequence>" with kind
+//     KazooLock (Lock, WriteLock, Election) or KazooReadLock (ReadLock).
+//
+// Every convention ends in the sequence number ZooKeeper appends, one
+// counter per parent, so contenders of all of them sort by it.
+const (
+	ProtectedPrefix = "_c_"
+	KazooLock       = "__lock__"
+	KazooReadLock   = "__rlock__"
+)
+
+// IsKazooKind reports whether kind is one of kazoo's node names.
+func IsKazooKind(kind string) bool { return kind == KazooLock || kind == KazooReadLock }
+
+// NamePrefix is the name a contender node of kind carrying guid is created
+// with (ZooKeeper appends the sequence): kazoo's convention for kazoo's
+// kinds, the protected one for every other.
+func NamePrefix(guid, kind string) string {
+	if IsKazooKind(kind) {
+		return guid + kind
+	}
+	return ProtectedPrefix + guid + "-" + kind
+}
+
+// Tracked reports whether the create of path (the name before the
+// sequence) is a contender's, whose reply a session remembers (czxid and
+// owner) so the recipe learns its token without another read.
+func Tracked(path string) bool {
+	return strings.Contains(path, "/"+ProtectedPrefix) ||
+		strings.HasSuffix(path, KazooLock) || strings.HasSuffix(path, KazooReadLock)
+}
