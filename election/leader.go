@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -115,76 +114,26 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 }
 
 func (e *Election) observe(ctx context.Context, out chan<- Leader) {
-	defer close(out)
-	var last *Leader
-	for {
-		b, err := e.binder.Bind(ctx)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, recipes.ErrClientClosed) && !recipes.IsLoss(err) {
-				slog.Default().Warn("election observer stopped", "path", e.path, "err", err)
-			}
-			return
-		}
-		sess := b.Sess
-		_, changed := core.Of(sess).Changed() // before reading: a change during the read is not missed
-		var (
-			cur   Leader
-			watch <-chan zk.Event
-		)
-		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
-			if err := b.Ready(ctx); err != nil {
-				return err
-			}
-			for {
-				var err error
-				var again bool
-				cur, watch, again, err = e.current(ctx, b)
-				if !again || err != nil {
-					return err
-				}
-			}
-		})
-		if err != nil {
-			if e.binder.Again(ctx, sess) {
-				continue // read again on the next session
-			}
-			if ctx.Err() == nil && sess.Err() == nil {
-				sess.Logger().Warn("election observer stopped", "path", e.path, "err", err)
-			}
-			return
-		}
-		if last == nil || last.Name != cur.Name || string(last.Value) != string(cur.Value) {
-			select {
-			case out <- cur:
-				last = &cur
-			case <-ctx.Done():
-				return
-			case <-sess.Done():
-				if !e.lasting {
-					return
-				}
-			}
-			continue // read afresh before waiting: changes may have happened meanwhile
-		}
-		select {
-		case <-watch:
-		case <-changed:
-		case <-ctx.Done():
-			return
-		case <-sess.Done():
-			if !e.lasting {
-				return
-			}
-		}
-	}
+	contend.Stream(ctx, e.binder, out, "election observer of "+e.path, e.current, func(l Leader) string {
+		return l.Name + "\x00" + string(l.Value)
+	})
 }
 
 // current reads the leader and leaves a watch that fires when it changes:
 // on the leader's node, or on the election's children when it is empty.
-// again says that the election changed between two of its reads (a
-// candidate joined, or the election was created): read again at once, cur
-// is not a state.
-func (e *Election) current(ctx context.Context, b *binding) (cur Leader, w <-chan zk.Event, again bool, err error) {
+func (e *Election) current(ctx context.Context, b *binding) (Leader, <-chan zk.Event, error) {
+	for {
+		cur, w, again, err := e.read(ctx, b)
+		if !again || err != nil {
+			return cur, w, err
+		}
+	}
+}
+
+// read is one attempt of current. again says that the election changed
+// between two of its reads (a candidate joined, or the election was
+// created): read again at once, cur is not a state.
+func (e *Election) read(ctx context.Context, b *binding) (cur Leader, w <-chan zk.Event, again bool, err error) {
 	for {
 		list, err := b.V.List(ctx)
 		if err != nil {

@@ -280,61 +280,9 @@ func (g *Group) Watch(ctx context.Context) <-chan []Member {
 }
 
 func (g *Group) watch(ctx context.Context, out chan<- []Member) {
-	defer close(out)
-	var last string
-	sent := false
-	for {
-		b, err := g.binder.Bind(ctx)
-		if err != nil {
-			return // ctx done, the Client closed, or the session is over
-		}
-		sess := b.Sess
-		_, changed := core.Of(sess).Changed()
-		var (
-			ms    []Member
-			watch <-chan zk.Event
-		)
-		err = core.Of(sess).Retry(ctx, func(ctx context.Context) error {
-			if err := b.Ready(ctx); err != nil {
-				return err
-			}
-			var err error
-			ms, watch, err = g.read(ctx, b, true)
-			return err
-		})
-		if err != nil {
-			if g.binder.Again(ctx, sess) {
-				continue // read again on the next session
-			}
-			if ctx.Err() == nil && sess.Err() == nil {
-				sess.Logger().Warn("membership watch stopped", "group", g.path, "err", err)
-			}
-			return
-		}
-		if key := fingerprint(ms); !sent || key != last {
-			select {
-			case out <- ms:
-				last, sent = key, true
-			case <-ctx.Done():
-				return
-			case <-sess.Done():
-				if !g.lasting {
-					return
-				}
-			}
-			continue // read afresh: changes may have happened meanwhile
-		}
-		select {
-		case <-watch:
-		case <-changed:
-		case <-ctx.Done():
-			return
-		case <-sess.Done():
-			if !g.lasting {
-				return
-			}
-		}
-	}
+	contend.Stream(ctx, g.binder, out, "membership watch of "+g.path, func(ctx context.Context, b *binding) ([]Member, <-chan zk.Event, error) {
+		return g.read(ctx, b, true)
+	}, fingerprint)
 }
 
 func fingerprint(ms []Member) string {

@@ -354,6 +354,12 @@ func (s *Session) setStateLocked(st State, err error) {
 	}
 	now := time.Now()
 	prev := s.state
+	var suspendedFor time.Duration
+	if prev == StateSuspended && !s.suspendedAt.IsZero() {
+		suspendedFor = now.Sub(s.suspendedAt)
+	}
+	// Counted before Done closes: whoever waits on Done sees the count.
+	s.obs.Transition(st.String(), err, suspendedFor)
 	s.state = st
 	switch st {
 	case StateSuspended:
@@ -377,11 +383,6 @@ func (s *Session) setStateLocked(st State, err error) {
 	if st == StateSuspended || (st == StateLost && !errors.Is(err, ErrClosed)) {
 		lvl = slog.LevelWarn
 	}
-	var suspendedFor time.Duration
-	if prev == StateSuspended && !s.suspendedAt.IsZero() {
-		suspendedFor = now.Sub(s.suspendedAt)
-	}
-	s.obs.Transition(st.String(), err, suspendedFor)
 	attrs := []any{"session", fmt.Sprintf("0x%x", s.id), "from", prev.String(), "to", st.String()}
 	if err != nil {
 		attrs = append(attrs, "cause", err)

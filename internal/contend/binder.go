@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/go-zookeeper/zk"
+
 	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
@@ -138,5 +140,71 @@ func OnLive[S BindSession, V, R any](ctx context.Context, b *Binder[S, V], what 
 			continue
 		}
 		return r, err
+	}
+}
+
+// Stream sends to out what read returns, now and after every change, until
+// ctx is done or the source is over, and closes out. read runs on the
+// handle's live session, after Ready, retried across disconnects, and
+// returns the value and a watch that fires at the next change. A value the
+// same as the last one sent (by key) is not sent again. On a lasting
+// source it reads again on each new session. what names the stream in the
+// WARN it logs when a read fails for good.
+func Stream[S BindSession, V, T any](ctx context.Context, b *Binder[S, V], out chan<- T, what string,
+	read func(context.Context, *Bound[S, V]) (T, <-chan zk.Event, error), key func(T) string) {
+	defer close(out)
+	var last string
+	sent := false
+	for {
+		bd, err := b.Bind(ctx)
+		if err != nil {
+			return // ctx done, the Client closed, or the session is over
+		}
+		c := core.Of(bd.Sess)
+		_, changed := c.Changed() // before reading: a change during the read is not missed
+		var (
+			cur   T
+			watch <-chan zk.Event
+		)
+		err = c.Retry(ctx, func(ctx context.Context) error {
+			if err := bd.Ready(ctx); err != nil {
+				return err
+			}
+			var err error
+			cur, watch, err = read(ctx, bd)
+			return err
+		})
+		if err != nil {
+			if b.Again(ctx, bd.Sess) {
+				continue // read again on the next session
+			}
+			if ctx.Err() == nil && bd.Sess.Err() == nil {
+				c.Logger().Warn(what+" stopped", "err", err)
+			}
+			return
+		}
+		if k := key(cur); !sent || k != last {
+			select {
+			case out <- cur:
+				last, sent = k, true
+			case <-ctx.Done():
+				return
+			case <-c.Done():
+				if !b.lasting {
+					return
+				}
+			}
+			continue // read afresh before waiting: changes may have happened meanwhile
+		}
+		select {
+		case <-watch:
+		case <-changed:
+		case <-ctx.Done():
+			return
+		case <-c.Done():
+			if !b.lasting {
+				return
+			}
+		}
 	}
 }

@@ -239,16 +239,17 @@ func (h *Hold) end(err error) {
 		return
 	}
 	h.err = err
+	var cause error
+	if !errors.Is(err, h.freed) {
+		cause = err
+	}
+	// Counted before Done closes: whoever waits on Done sees the count.
+	h.q.Sess.Observer().Ended(h.cfg.Recipe, h.granted, cause)
 	h.cancel(err)
 	close(h.done)
 	if h.timer != nil {
 		h.timer.Stop()
 	}
-	var cause error
-	if !errors.Is(err, h.freed) {
-		cause = err
-	}
-	h.q.Sess.Observer().Ended(h.cfg.Recipe, h.granted, cause)
 	if h.unlisten != nil {
 		h.unlisten()
 	}
