@@ -5,11 +5,23 @@
 
 GO ?= go
 
-.PHONY: test demo bench vet fmt
+.PHONY: test demo bench vet fmt fuzz
+
+# Fuzz targets of every parser of outside input (docs/SECURITY.md), each run
+# for FUZZTIME; their seed corpora and any crash found are in testdata/fuzz.
+FUZZTIME ?= 15s
+FUZZ_TARGETS = ./recipes:FuzzParseToken ./recipes:FuzzValidatePath ./recipes:FuzzServerAddress \
+	./fence:FuzzFromHeader ./internal/wire:FuzzFrames ./internal/contend:FuzzParse
 
 # The library, then the tools' module (cmd/: the CLI and the verification suite).
 test:
-	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && { ./scripts/ensure-interop.sh || echo "make test: Curator or kazoo missing: internal/interop skips (fails under ZKTEST_REQUIRE=1)"; } && $(GO) test -race -count=1 -timeout 20m ./... && $(GO) -C cmd test -race -count=1 -timeout 20m ./...
+	./scripts/ensure-zookeeper.sh && ./scripts/ensure-postgres.sh && { ./scripts/ensure-interop.sh || echo "make test: Curator or kazoo missing: internal/interop skips (fails under ZKTEST_REQUIRE=1)"; } && $(GO) test -race -count=1 -timeout 20m ./... && $(GO) -C cmd test -race -count=1 -timeout 20m ./... && $(MAKE) fuzz FUZZTIME=10s
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
 
 demo:
 	./scripts/ensure-zookeeper.sh && $(GO) -C cmd run ./zkrecipes demo

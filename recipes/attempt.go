@@ -102,12 +102,14 @@ func (s *Session) allRefusedLocked() bool {
 	return true
 }
 
-// refused reports whether err says nothing listens at the address, as
-// opposed to a server that is slow or silent.
+// refused reports whether err says nothing listens at the address, or a
+// TLS failure another attempt cannot cure, as opposed to a server that is
+// slow or silent.
 func refused(err error) bool {
 	var dns *net.DNSError
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
-		errors.Is(err, syscall.ENETUNREACH) || (errors.As(err, &dns) && dns.IsNotFound)
+		errors.Is(err, syscall.ENETUNREACH) || (errors.As(err, &dns) && dns.IsNotFound) ||
+		tlsRefused(err)
 }
 
 // attemptErrors joins the last failure of each server, in the order the

@@ -1,6 +1,7 @@
 package recipes
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -53,6 +54,7 @@ type config struct {
 	meters           metric.MeterProvider
 	failFast         bool
 	serverTick       time.Duration
+	tls              *tls.Config
 }
 
 // DefaultSessionTimeout is the session timeout requested when none is given.

@@ -195,6 +195,9 @@ func newConfig(servers []string, opts []Option) (config, error) {
 	if len(servers) == 0 {
 		return config{}, fmt.Errorf("recipes: no ZooKeeper servers given")
 	}
+	if cfg.tls != nil {
+		cfg.dial = tlsDialer(cfg.tls, cfg.dial)
+	}
 	for _, s := range servers {
 		if err := validateServer(s); err != nil {
 			return config{}, err

@@ -150,11 +150,12 @@ func TestConnectHonoursContext(t *testing.T) {
 }
 
 func TestPathValidation(t *testing.T) {
-	for _, p := range []string{"", "a", "/", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "/a\x00b", "/a\x01"} {
+	for _, p := range []string{"", "a", "/", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "/a\x00b", "/a\x01", "/zookeeper", "/zookeeper/x", "/zookeeper/quota/a"} {
 		err := recipes.ValidatePath(p)
 		require.ErrorIs(t, err, recipes.ErrInvalidPath, "path %q", p)
 	}
-	for _, p := range []string{"/a", "/a/b", "/jobs/42/lock", "/a.b/c-d_e"} {
+	require.ErrorContains(t, recipes.ValidatePath("/zookeeper/x"), "reserved")
+	for _, p := range []string{"/a", "/a/b", "/jobs/42/lock", "/a.b/c-d_e", "/zookeeperx", "/apps/zookeeper"} {
 		require.NoError(t, recipes.ValidatePath(p), "path %q", p)
 	}
 }

@@ -36,6 +36,12 @@ type Config struct {
 	// others on loopback, without network namespaces. Each server's zoo.cfg
 	// gives the other servers' proxy addresses and its own real ones.
 	PeerProxies bool
+	// TLS gives every server a TLS-only secure client port (Netty), with a
+	// certificate from a CA made for the cluster (Cluster.TLS): Addrs
+	// returns those ports, and Session connects over TLS. Client
+	// certificates the CA signed authenticate as x509:<subject> (the x509
+	// ACL scheme). zktest's own tools (Conn, Expire) use a plain port.
+	TLS bool
 }
 
 func (cfg Config) normalized() Config {
@@ -70,7 +76,9 @@ const (
 // zktest or external (ZKTEST_SERVERS). Its methods are safe for concurrent use.
 type Cluster struct {
 	cfg      Config
-	addrs    []string
+	addrs    []string // the plain client ports, for zktest's own tools
+	secure   []string // with Config.TLS: the TLS ports (what Addrs returns)
+	ca       *CA
 	external bool
 	shared   bool
 	dir      string
@@ -141,6 +149,12 @@ func launch(cfg Config, inst *installation) (*Cluster, error) {
 			return nil, err
 		}
 		c := &Cluster{cfg: cfg, dir: dir}
+		if cfg.TLS {
+			if c.ca, err = NewCA("zktest-ca"); err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
+		}
 		var peer func(i, j int, q, e string) (string, string, error)
 		if cfg.PeerProxies && cfg.Servers > 1 {
 			c.links = make([][]*peerLink, cfg.Servers)
@@ -160,7 +174,7 @@ func launch(cfg Config, inst *installation) (*Cluster, error) {
 				return l.quorum.addrs[0], l.election.addrs[0], nil
 			}
 		}
-		c.servers, err = writeConfigs(dir, cfg, inst, peer)
+		c.servers, err = writeConfigs(dir, cfg, inst, peer, c.ca)
 		if err != nil {
 			c.closeLinks()
 			os.RemoveAll(dir)
@@ -168,6 +182,9 @@ func launch(cfg Config, inst *installation) (*Cluster, error) {
 		}
 		for _, s := range c.servers {
 			c.addrs = append(c.addrs, s.clientAddr)
+			if s.secureAddr != "" {
+				c.secure = append(c.secure, s.secureAddr)
+			}
 		}
 		for _, s := range c.servers {
 			if err = s.start(); err != nil {
@@ -342,6 +359,9 @@ func orDash(s string) string {
 // Addrs returns the client addresses ("host:port"), one per server, in
 // server index order.
 func (c *Cluster) Addrs() []string {
+	if c.secure != nil {
+		return append([]string(nil), c.secure...)
+	}
 	return append([]string(nil), c.addrs...)
 }
 

@@ -41,7 +41,7 @@ const connectTimeout = 20 * time.Second
 // its event channel drained. Its session can be expired with ExpireConn.
 func (c *Cluster) Conn(t testing.TB, opts ...ConnOption) *zk.Conn {
 	t.Helper()
-	return dialConn(t, c.Addrs(), opts)
+	return dialConn(t, c.addrs, opts) // plain ports: a zk.Conn has no TLS
 }
 
 // ServerConn opens a raw go-zookeeper connection to server i alone (its

@@ -109,7 +109,7 @@ func (c *Cluster) TryExpireID(id int64, passwd []byte) error {
 // liveAddrs returns the addresses of running, unpaused servers.
 func (c *Cluster) liveAddrs() []string {
 	if c.external {
-		return c.Addrs()
+		return c.addrs
 	}
 	var out []string
 	for i, s := range c.servers {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
 // Mode is what a Proxy does with traffic.
@@ -76,7 +78,8 @@ var CreateOps = []int32{OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpM
 // Clients connected through it can be partitioned, reset or made to lose
 // replies. It is closed, and all its goroutines waited for, by t.Cleanup.
 type Proxy struct {
-	tick    time.Duration // the cluster's tickTime, for Session; 0 when unknown
+	tick    time.Duration                           // the cluster's tickTime, for Session; 0 when unknown
+	withTLS func([]recipes.Option) []recipes.Option // the cluster's TLS, for Session
 	targets []string
 	ls      []net.Listener
 	addrs   []string
@@ -110,6 +113,7 @@ func (c *Cluster) Proxy(t testing.TB) *Proxy {
 		t.Fatalf("zktest: %v", err)
 	}
 	p.tick = c.tick()
+	p.withTLS = c.withTLS
 	t.Cleanup(p.Close)
 	return p
 }

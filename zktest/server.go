@@ -20,6 +20,7 @@ type server struct {
 	cfgPath    string
 	logPath    string
 	clientAddr string
+	secureAddr string // with Config.TLS
 	inst       *installation
 
 	mu      sync.Mutex
@@ -56,9 +57,9 @@ func pickPorts(n int) ([]int, error) {
 // with j's real quorum and election addresses and returns the addresses
 // server i's zoo.cfg gives for j (its proxies); each server's own line keeps
 // its real addresses, which it binds.
-func writeConfigs(base string, cfg Config, inst *installation, peer func(i, j int, quorum, election string) (string, string, error)) ([]*server, error) {
+func writeConfigs(base string, cfg Config, inst *installation, peer func(i, j int, quorum, election string) (string, string, error), ca *CA) ([]*server, error) {
 	n := cfg.Servers
-	ports, err := pickPorts(3 * n)
+	ports, err := pickPorts(4 * n) // client, quorum, election, secure client
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +110,15 @@ func writeConfigs(base string, cfg Config, inst *installation, peer func(i, j in
 		lines, err := quorum(i)
 		if err != nil {
 			return nil, err
+		}
+		if ca != nil {
+			secure := ports[3*n+i]
+			s.secureAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(secure))
+			ks, ts, err := ca.writeServerStores(s.dir)
+			if err != nil {
+				return nil, err
+			}
+			lines += tlsConfigLines(secure, ks, ts)
 		}
 		zooCfg := fmt.Sprintf(`# written by zktest
 tickTime=%d

@@ -19,7 +19,16 @@ const DefaultSessionTimeout = 2 * time.Second
 // closed by t.Cleanup.
 func (c *Cluster) Session(t testing.TB, opts ...recipes.Option) *recipes.Session {
 	t.Helper()
-	return connectSession(t, c.Addrs(), c.tick(), opts)
+	return connectSession(t, c.Addrs(), c.tick(), c.withTLS(opts))
+}
+
+// withTLS puts the cluster's TLS configuration first in opts when it has
+// one.
+func (c *Cluster) withTLS(opts []recipes.Option) []recipes.Option {
+	if c.ca == nil {
+		return opts
+	}
+	return append([]recipes.Option{recipes.WithTLS(c.TLSConfig())}, opts...)
 }
 
 // ServerSession connects a *recipes.Session to server i alone (its address
@@ -30,12 +39,15 @@ func (c *Cluster) ServerSession(t testing.TB, i int, opts ...recipes.Option) *re
 	if i < 0 || i >= len(c.addrs) {
 		t.Fatalf("zktest: server index %d out of range [0,%d)", i, len(c.addrs))
 	}
-	return connectSession(t, c.addrs[i:i+1], c.tick(), opts)
+	return connectSession(t, c.Addrs()[i:i+1], c.tick(), c.withTLS(opts))
 }
 
 // Session connects a *recipes.Session through the proxy; see Cluster.Session.
 func (p *Proxy) Session(t testing.TB, opts ...recipes.Option) *recipes.Session {
 	t.Helper()
+	if p.withTLS != nil {
+		opts = p.withTLS(opts)
+	}
 	return connectSession(t, p.Addrs(), p.tick, opts)
 }
 

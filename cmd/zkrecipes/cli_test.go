@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -455,4 +459,53 @@ func tokenIn(t *testing.T, out string) uint64 {
 		t.Fatalf("token in %q: %v", out, err)
 	}
 	return tok
+}
+
+// writePEM writes a certificate and its key as PEM files in dir.
+func writePEM(t *testing.T, dir, name string, cert tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// The CLI over TLS: CA, client certificate and key from flags or the
+// environment, digest credentials from a file; bad TLS flags are usage
+// errors.
+func TestTLSAndCredentialFiles(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{TLS: true})
+	srv := "--servers=" + strings.Join(zkc.Addrs(), ",")
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, zkc.TLS().PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := writePEM(t, dir, "client", zkc.TLS().ClientCert(t, "cli", time.Now().Add(time.Hour)))
+	digest := filepath.Join(dir, "digest")
+	if err := os.WriteFile(digest, []byte("svc:secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := zktest.Root(t) + "/lock"
+
+	c := runCLI(t, "lock", srv, "--tls-ca", ca, "--tls-cert", cert, "--tls-key", key, "--digest-file", digest, path, "--", "sh", "-c", `echo "token $ZKRECIPES_TOKEN"`).expect(0)
+	if tokenIn(t, c.stdout.String()) == 0 {
+		t.Fatalf("no token over TLS:\n%s", c.stdout)
+	}
+	env := startEnv(t, []string{"ZK_TLS_CA=" + ca, "ZK_TLS_CERT=" + cert, "ZK_TLS_KEY=" + key}, false,
+		"lock", srv, path, "--", "sh", "-c", `echo "token $ZKRECIPES_TOKEN"`)
+	env.expectExit(t, 0)
+
+	runCLI(t, "lock", srv, "--connect-timeout", "3s", path, "--", "true").expect(exitError) // plain client, TLS port
+	runCLI(t, "lock", srv, "--tls-ca", ca, "--tls-cert", cert, path, "--", "true").expect(exitUsage)
+	runCLI(t, "lock", srv, "--tls-ca", filepath.Join(dir, "missing.pem"), path, "--", "true").expect(exitUsage)
+	runCLI(t, "lock", srv, "--tls-ca", digest, path, "--", "true").expect(exitUsage) // not PEM
 }

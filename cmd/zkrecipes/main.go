@@ -11,6 +11,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -277,6 +279,9 @@ Exit codes:
 
 Environment:
   ZK_SERVERS       default for --servers (if set, it must not be empty)
+  ZK_DIGEST_FILE   default for --digest-file (a file holding user:password)
+  ZK_TLS_CA, ZK_TLS_CERT, ZK_TLS_KEY
+                   defaults for --tls-ca, --tls-cert, --tls-key (PEM files)
   ZK_DIGEST        default for --digest (user:password; safer than the flag,
                    which other users can see in ps)
   ZKRECIPES_TOKEN  set for CMD: the fencing token (decimal); pass it to the
@@ -293,6 +298,10 @@ type commonOpts struct {
 	connectTimeout time.Duration
 	retryRefused   bool
 	digest         string
+	digestFile     string
+	tlsCA          string
+	tlsCert        string
+	tlsKey         string
 	chroot         string
 	metricsAddr    string
 	verbose        verbosity
@@ -322,7 +331,11 @@ func (co *commonOpts) register(fs *flag.FlagSet) {
 	durationVar(fs, &co.sessionTimeout, "session-timeout", recipes.DefaultSessionTimeout, "ZooKeeper session timeout to ask for, at least 100ms (the server may clamp it)")
 	durationVar(fs, &co.connectTimeout, "connect-timeout", 30*time.Second, "give up if no session is granted within this `duration`")
 	fs.BoolVar(&co.retryRefused, "retry-refused", false, "keep trying servers that refuse the connection until --connect-timeout (e.g. while ZooKeeper starts); by default zkrecipes gives up (exit 1) as soon as every server has refused")
-	fs.StringVar(&co.digest, "digest", os.Getenv("ZK_DIGEST"), "authenticate with digest `user:password` (env ZK_DIGEST)")
+	fs.StringVar(&co.digest, "digest", os.Getenv("ZK_DIGEST"), "authenticate with digest `user:password` (env ZK_DIGEST; prefer the env or --digest-file: flags show in ps)")
+	fs.StringVar(&co.digestFile, "digest-file", os.Getenv("ZK_DIGEST_FILE"), "read digest user:password from this `file` (env ZK_DIGEST_FILE)")
+	fs.StringVar(&co.tlsCA, "tls-ca", os.Getenv("ZK_TLS_CA"), "connect with TLS, trusting the CA certificates in this PEM `file` (env ZK_TLS_CA); point --servers at the secure client ports")
+	fs.StringVar(&co.tlsCert, "tls-cert", os.Getenv("ZK_TLS_CERT"), "client certificate PEM `file` for mutual TLS and x509 ACLs (env ZK_TLS_CERT); needs --tls-key")
+	fs.StringVar(&co.tlsKey, "tls-key", os.Getenv("ZK_TLS_KEY"), "client key PEM `file` (env ZK_TLS_KEY)")
 	fs.StringVar(&co.chroot, "chroot", "", "prefix every path with this `path`, e.g. /myapp")
 	fs.StringVar(&co.metricsAddr, "metrics-addr", "", "serve the library's metrics in Prometheus format at http://`host:port`/metrics while the command runs (see docs/METRICS.md)")
 	fs.Var(&co.verbose, "v", "log library INFO messages to stderr, and show progress while waiting; -v -v (or -v=2) for DEBUG")
@@ -431,8 +444,21 @@ func (co *commonOpts) check() error {
 	if co.connectTimeout <= 0 {
 		return fail(exitUsage, "--connect-timeout must be positive")
 	}
+	if co.digestFile != "" {
+		if co.digest != "" && os.Getenv("ZK_DIGEST") != co.digest {
+			return fail(exitUsage, "give --digest or --digest-file, not both")
+		}
+		b, err := os.ReadFile(co.digestFile)
+		if err != nil {
+			return fail(exitUsage, "--digest-file: %v", err)
+		}
+		co.digest = strings.TrimSpace(string(b))
+	}
 	if co.digest != "" && !strings.Contains(co.digest, ":") {
 		return fail(exitUsage, "--digest wants user:password")
+	}
+	if _, err := co.tlsConfig(); err != nil {
+		return err
 	}
 	if co.chroot != "" {
 		if err := recipes.ValidatePath(co.chroot); err != nil {
@@ -440,6 +466,36 @@ func (co *commonOpts) check() error {
 		}
 	}
 	return nil
+}
+
+// tlsConfig builds the TLS configuration of --tls-ca, --tls-cert and
+// --tls-key, or nil without them.
+func (co *commonOpts) tlsConfig() (*tls.Config, error) {
+	if co.tlsCA == "" && co.tlsCert == "" && co.tlsKey == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if co.tlsCA != "" {
+		pem, err := os.ReadFile(co.tlsCA)
+		if err != nil {
+			return nil, fail(exitUsage, "--tls-ca: %v", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fail(exitUsage, "--tls-ca: no PEM certificate in %s", co.tlsCA)
+		}
+	}
+	if (co.tlsCert == "") != (co.tlsKey == "") {
+		return nil, fail(exitUsage, "--tls-cert and --tls-key go together")
+	}
+	if co.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(co.tlsCert, co.tlsKey)
+		if err != nil {
+			return nil, fail(exitUsage, "--tls-cert/--tls-key: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // minSessionTimeout is the smallest session timeout recipes accepts.
@@ -499,6 +555,11 @@ func (co *commonOpts) sessionOptions(log *slog.Logger, extra ...recipes.Option) 
 	}
 	if co.chroot != "" {
 		opts = append(opts, recipes.WithChroot(co.chroot))
+	}
+	if cfg, err := co.tlsConfig(); err != nil {
+		return nil, nil, err
+	} else if cfg != nil {
+		opts = append(opts, recipes.WithTLS(cfg))
 	}
 	if co.metricsAddr != "" {
 		mopt, err := serveMetrics(co.metricsAddr, log)

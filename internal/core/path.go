@@ -7,8 +7,9 @@ import (
 
 // ValidatePath checks that p is an absolute znode path a recipe may use: it
 // starts with '/', is not the root, has no empty, "." or ".." segments, no
-// trailing '/', and no control characters. The error wraps ErrInvalidPath and
-// names the path and the problem.
+// trailing '/', no control characters, and is not under ZooKeeper's own
+// "/zookeeper" namespace (quotas, config). The error wraps ErrInvalidPath
+// and names the path and the problem.
 func ValidatePath(p string) error {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidPath, p, why) }
 	switch {
@@ -20,6 +21,8 @@ func ValidatePath(p string) error {
 		return bad("the root cannot hold a recipe")
 	case strings.HasSuffix(p, "/"):
 		return bad("must not end with '/'")
+	case p == "/zookeeper" || strings.HasPrefix(p, "/zookeeper/"):
+		return bad("under ZooKeeper's reserved /zookeeper namespace")
 	}
 	for _, seg := range strings.Split(p[1:], "/") {
 		switch seg {
