@@ -133,56 +133,73 @@ func faults(t *testing.T, ref *referee, zkc *zktest.Cluster, victim *worker, our
 	zkc.Expire(t, ours[0])
 }
 
+// ours is a group of our holders in a scenario.
+type ours struct {
+	who     string
+	write   bool
+	n       int
+	acquire acquireFunc
+}
+
+// scenario runs foreign workers (start returns the one to kill and one more)
+// and our holders on path: the foreign victim is killed -9 and the first
+// group's first holder's session expired, both while they hold; then it
+// checks every holder's story and that each of kinds held the lock.
+func scenario(t *testing.T, path string, start func(ref *referee, addrs []string) (victim, other *worker), groups []ours, kinds ...string) {
+	t.Helper()
+	zkc := zktest.Shared(t, zktest.Config{})
+	ref := newReferee(t, zkc.Conn(t))
+	victim, other := start(ref, zkc.Addrs())
+	ready(t, victim, other)
+	var first []*recipes.Session
+	var waits []func()
+	for i, g := range groups {
+		sessions, wait := goHolders(t, ref, zkc, g.who, g.write, g.n, g.acquire)
+		if i == 0 {
+			first = sessions
+		}
+		waits = append(waits, wait)
+	}
+	faults(t, ref, zkc, victim, first, groups[0].who)
+	other.wait(t, finish)
+	for _, w := range waits {
+		w()
+	}
+	ref.verdict(kinds...)
+}
+
 // Our Mutex, go-zookeeper's names (the same as Curator's) and Curator's
 // InterProcessMutex on one path: Curator orders contenders by the text after
 // "lock-", which our names share.
 func TestMutexWithCurator(t *testing.T) {
 	needCurator(t)
-	zkc := zktest.Shared(t, zktest.Config{})
 	path := zktest.Root(t) + "/lock"
-	ref := newReferee(t, zkc.Conn(t))
-	victim := startCurator(t, ref, "curator#0", true, zkc.Addrs(), path, "mutex", rounds, hold)
-	other := startCurator(t, ref, "curator#1", true, zkc.Addrs(), path, "mutex", rounds, hold)
-	ready(t, victim, other)
-	ours, wait := goHolders(t, ref, zkc, "zkrecipes", true, 2, mutex(path))
-	faults(t, ref, zkc, victim, ours, "zkrecipes")
-	other.wait(t, finish)
-	wait()
-	ref.verdict("zkrecipes", "curator")
+	scenario(t, path, func(ref *referee, addrs []string) (*worker, *worker) {
+		return startCurator(t, ref, "curator#0", true, addrs, path, "mutex", rounds, hold),
+			startCurator(t, ref, "curator#1", true, addrs, path, "mutex", rounds, hold)
+	}, []ours{{"zkrecipes", true, 2, mutex(path)}}, "zkrecipes", "curator")
 }
 
 // Our Mutex and kazoo's Lock given extra_lock_patterns=["-lock-"]: kazoo
 // counts our nodes, we count kazoo's ("__lock__").
 func TestMutexWithKazooPatterns(t *testing.T) {
 	needKazoo(t)
-	zkc := zktest.Shared(t, zktest.Config{})
 	path := zktest.Root(t) + "/lock"
-	ref := newReferee(t, zkc.Conn(t))
-	victim := startKazoo(t, ref, "kazoo#0", true, zkc.Addrs(), path, "lock", rounds, hold, "-lock-")
-	other := startKazoo(t, ref, "kazoo#1", true, zkc.Addrs(), path, "lock", rounds, hold, "-lock-")
-	ready(t, victim, other)
-	ours, wait := goHolders(t, ref, zkc, "zkrecipes", true, 2, mutex(path))
-	faults(t, ref, zkc, victim, ours, "zkrecipes")
-	other.wait(t, finish)
-	wait()
-	ref.verdict("zkrecipes", "kazoo")
+	scenario(t, path, func(ref *referee, addrs []string) (*worker, *worker) {
+		return startKazoo(t, ref, "kazoo#0", true, addrs, path, "lock", rounds, hold, "-lock-"),
+			startKazoo(t, ref, "kazoo#1", true, addrs, path, "lock", rounds, hold, "-lock-")
+	}, []ours{{"zkrecipes", true, 2, mutex(path)}}, "zkrecipes", "kazoo")
 }
 
 // Our Mutex WithKazooNames and kazoo's Lock as it comes (no patterns): our
 // nodes look like kazoo's.
 func TestMutexWithKazooNames(t *testing.T) {
 	needKazoo(t)
-	zkc := zktest.Shared(t, zktest.Config{})
 	path := zktest.Root(t) + "/lock"
-	ref := newReferee(t, zkc.Conn(t))
-	victim := startKazoo(t, ref, "kazoo#0", true, zkc.Addrs(), path, "lock", rounds, hold)
-	other := startKazoo(t, ref, "kazoo#1", true, zkc.Addrs(), path, "lock", rounds, hold)
-	ready(t, victim, other)
-	ours, wait := goHolders(t, ref, zkc, "zkrecipes", true, 2, mutex(path, lock.WithKazooNames()))
-	faults(t, ref, zkc, victim, ours, "zkrecipes")
-	other.wait(t, finish)
-	wait()
-	ref.verdict("zkrecipes", "kazoo")
+	scenario(t, path, func(ref *referee, addrs []string) (*worker, *worker) {
+		return startKazoo(t, ref, "kazoo#0", true, addrs, path, "lock", rounds, hold),
+			startKazoo(t, ref, "kazoo#1", true, addrs, path, "lock", rounds, hold)
+	}, []ours{{"zkrecipes", true, 2, mutex(path, lock.WithKazooNames())}}, "zkrecipes", "kazoo")
 }
 
 // The pair docs/INTEROP.md calls unsafe is: our default Mutex next to a
@@ -209,19 +226,12 @@ func TestRefereeCatchesKazooIgnoringUs(t *testing.T) {
 // ("__READ__", "__WRIT__"), one order.
 func TestRWMutexWithCurator(t *testing.T) {
 	needCurator(t)
-	zkc := zktest.Shared(t, zktest.Config{})
 	path := zktest.Root(t) + "/rw"
-	ref := newReferee(t, zkc.Conn(t))
-	victim := startCurator(t, ref, "curator-writer#0", true, zkc.Addrs(), path, "write", rounds, hold)
-	reader := startCurator(t, ref, "curator-reader#0", false, zkc.Addrs(), path, "read", rounds, hold)
-	ready(t, victim, reader)
-	ours, waitW := goHolders(t, ref, zkc, "zkrecipes-writer", true, 1, rwLock(path, true))
-	_, waitR := goHolders(t, ref, zkc, "zkrecipes-reader", false, 2, rwLock(path, false))
-	faults(t, ref, zkc, victim, ours, "zkrecipes-writer")
-	reader.wait(t, finish)
-	waitW()
-	waitR()
-	ref.verdict("zkrecipes-reader", "curator-reader", "curator-writer")
+	scenario(t, path, func(ref *referee, addrs []string) (*worker, *worker) {
+		return startCurator(t, ref, "curator-writer#0", true, addrs, path, "write", rounds, hold),
+			startCurator(t, ref, "curator-reader#0", false, addrs, path, "read", rounds, hold)
+	}, []ours{{"zkrecipes-writer", true, 1, rwLock(path, true)}, {"zkrecipes-reader", false, 2, rwLock(path, false)}},
+		"zkrecipes-reader", "curator-reader", "curator-writer")
 }
 
 // Our RWMutex and kazoo's ReadLock and WriteLock, told our names: a kazoo
@@ -233,50 +243,31 @@ func TestRWMutexWithCurator(t *testing.T) {
 // us). With it, kazoo readers also wait for each other: safe, less shared.
 func TestRWMutexWithKazoo(t *testing.T) {
 	needKazoo(t)
-	zkc := zktest.Shared(t, zktest.Config{})
 	path := zktest.Root(t) + "/rw"
-	ref := newReferee(t, zkc.Conn(t))
-	victim := startKazoo(t, ref, "kazoo-writer#0", true, zkc.Addrs(), path, "write", rounds, hold, "__WRIT__", "__READ__")
-	reader := startKazoo(t, ref, "kazoo-reader#0", false, zkc.Addrs(), path, "read", rounds, hold, "__WRIT__", "__rlock__")
-	ready(t, victim, reader)
-	ours, waitW := goHolders(t, ref, zkc, "zkrecipes-writer", true, 1, rwLock(path, true))
-	_, waitR := goHolders(t, ref, zkc, "zkrecipes-reader", false, 2, rwLock(path, false))
-	faults(t, ref, zkc, victim, ours, "zkrecipes-writer")
-	reader.wait(t, finish)
-	waitW()
-	waitR()
-	ref.verdict("zkrecipes-reader", "kazoo-reader", "kazoo-writer")
+	scenario(t, path, func(ref *referee, addrs []string) (*worker, *worker) {
+		return startKazoo(t, ref, "kazoo-writer#0", true, addrs, path, "write", rounds, hold, "__WRIT__", "__READ__"),
+			startKazoo(t, ref, "kazoo-reader#0", false, addrs, path, "read", rounds, hold, "__WRIT__", "__rlock__")
+	}, []ours{{"zkrecipes-writer", true, 1, rwLock(path, true)}, {"zkrecipes-reader", false, 2, rwLock(path, false)}},
+		"zkrecipes-reader", "kazoo-reader", "kazoo-writer")
 }
 
 // Our election and Curator's LeaderLatch: the same "latch-" names.
 func TestElectionWithCuratorLeaderLatch(t *testing.T) {
 	needCurator(t)
-	zkc := zktest.Shared(t, zktest.Config{})
 	path := zktest.Root(t) + "/leader"
-	ref := newReferee(t, zkc.Conn(t))
-	victim := startCurator(t, ref, "curator#0", true, zkc.Addrs(), path, "latch", rounds, hold)
-	other := startCurator(t, ref, "curator#1", true, zkc.Addrs(), path, "latch", rounds, hold)
-	ready(t, victim, other)
-	ours, wait := goHolders(t, ref, zkc, "zkrecipes", true, 2, elect(path))
-	faults(t, ref, zkc, victim, ours, "zkrecipes")
-	other.wait(t, finish)
-	wait()
-	ref.verdict("zkrecipes", "curator")
+	scenario(t, path, func(ref *referee, addrs []string) (*worker, *worker) {
+		return startCurator(t, ref, "curator#0", true, addrs, path, "latch", rounds, hold),
+			startCurator(t, ref, "curator#1", true, addrs, path, "latch", rounds, hold)
+	}, []ours{{"zkrecipes", true, 2, elect(path)}}, "zkrecipes", "curator")
 }
 
 // Our election WithKazooNames and kazoo's Election (a kazoo Lock, which
 // recognises only its own names).
 func TestElectionWithKazoo(t *testing.T) {
 	needKazoo(t)
-	zkc := zktest.Shared(t, zktest.Config{})
 	path := zktest.Root(t) + "/leader"
-	ref := newReferee(t, zkc.Conn(t))
-	victim := startKazoo(t, ref, "kazoo#0", true, zkc.Addrs(), path, "election", rounds, hold)
-	other := startKazoo(t, ref, "kazoo#1", true, zkc.Addrs(), path, "election", rounds, hold)
-	ready(t, victim, other)
-	ours, wait := goHolders(t, ref, zkc, "zkrecipes", true, 2, elect(path, election.WithKazooNames()))
-	faults(t, ref, zkc, victim, ours, "zkrecipes")
-	other.wait(t, finish)
-	wait()
-	ref.verdict("zkrecipes", "kazoo")
+	scenario(t, path, func(ref *referee, addrs []string) (*worker, *worker) {
+		return startKazoo(t, ref, "kazoo#0", true, addrs, path, "election", rounds, hold),
+			startKazoo(t, ref, "kazoo#1", true, addrs, path, "election", rounds, hold)
+	}, []ours{{"zkrecipes", true, 2, elect(path, election.WithKazooNames())}}, "zkrecipes", "kazoo")
 }
