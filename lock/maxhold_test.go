@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -47,6 +48,15 @@ func TestMaxHoldEndsLeaseAndHandsOver(t *testing.T) {
 		waiter <- w
 	}()
 
+	// Checks racing the timer (Err ends the hold itself once the time is
+	// past) must not end it, or delete its node, twice.
+	for range 4 {
+		go func() {
+			for l.Err() == nil {
+				runtime.Gosched()
+			}
+		}()
+	}
 	zktest.ClosedWithin(t, l.Done(), maxHold+patience, "the lease ends at its maximum hold")
 	ended := time.Since(before)
 	t.Logf("lease ended %v after the acquisition began (max hold %v)", ended, maxHold)
@@ -74,6 +84,9 @@ func TestMaxHoldEndsLeaseAndHandsOver(t *testing.T) {
 	got := counts(t, reader)
 	require.Equal(t, int64(1), got[key("zkrecipes.hold.duration", "end=max_hold,recipe=mutex")], "%v", got)
 	require.Zero(t, got[key("zkrecipes.leases.lost", "cause=max_hold,recipe=mutex")], "not counted as lost")
+	cleaned := key("zkrecipes.cleanup.nodes", "outcome=deleted,reason=max_hold")
+	zktest.WaitUntil(t, patience, "the node's deletion is counted", func() bool { return counts(t, reader)[cleaned] >= 1 })
+	require.Equal(t, int64(1), counts(t, reader)[cleaned], "its node deleted once")
 }
 
 // A release before the deadline is a normal release, and a maximum hold

@@ -21,7 +21,7 @@ var ErrRevoked = errors.New("lock: release requested by a revoker")
 // revocation message, so Curator holders made revocable honour it too.
 const RevokeMessage = contend.RevokeMarker
 
-var revokeKinds = []string{Kind, ReadKind, WriteKind}
+var revokeKinds = []string{Kind, ReadKind, WriteKind, KazooLock, KazooReadLock}
 
 // Revoke asks the current holders of the lock at path (a Mutex, or an
 // RWMutex's writer or leading readers) to release it, by writing
@@ -154,11 +154,12 @@ func currentHolders(all []Contender) []Contender {
 	if len(all) == 0 {
 		return nil
 	}
-	if all[0].Kind != ReadKind {
+	reader := func(c Contender) bool { return c.Kind == ReadKind || c.Kind == KazooReadLock }
+	if !reader(all[0]) {
 		return all[:1]
 	}
 	n := 0
-	for n < len(all) && all[n].Kind == ReadKind {
+	for n < len(all) && reader(all[n]) {
 		n++
 	}
 	return all[:n]

@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"path"
 	"testing"
 	"time"
 
@@ -182,4 +183,40 @@ func TestLockDelayNotAfterCleanRelease(t *testing.T) {
 	}
 	_, err = lock.NewMutex(zkc.Session(t), root, lock.WithLockDelay(-time.Second)).Acquire(ctx)
 	require.ErrorContains(t, err, "negative lock delay")
+}
+
+// Revoke finds the holder whatever its naming: a kazoo-named holder (ours
+// WithKazooNames, or a kazoo client) ahead of a plain-named waiter is the
+// one asked and broken, never the waiter.
+func TestRevokeKazooNamedHolder(t *testing.T) {
+	zkc := shared(t)
+	root := zktest.Root(t)
+	ctx := testCtx(t)
+	holder, err := lock.NewMutex(zkc.Session(t), root, lock.WithKazooNames(), lock.WithNodeWatch()).Acquire(ctx)
+	require.NoError(t, err)
+	waiterSess := zkc.Session(t)
+	waiter := lock.NewMutex(waiterSess, root)
+	got := make(chan error, 1)
+	go func() {
+		l, err := waiter.Acquire(ctx)
+		if err == nil {
+			err = l.Release(ctx)
+		}
+		got <- err
+	}()
+	waitQueued(t, waiter, 2, waiterSess.ID())
+
+	holders, broken, err := lock.Revoke(ctx, zkc.Session(t), root, 200*time.Millisecond)
+	require.NoError(t, err)
+	require.Len(t, holders, 1)
+	require.Equal(t, path.Base(holder.Path()), holders[0].Name, "the holder, not the waiter")
+	require.Equal(t, lock.KazooLock, holders[0].Kind)
+	require.True(t, broken)
+	zktest.ClosedWithin(t, holder.Done(), patience, "the broken holder's lease ends")
+	select {
+	case err := <-got:
+		require.NoError(t, err, "the waiter takes the lock")
+	case <-time.After(patience):
+		t.Fatal("the waiter was not granted after the break")
+	}
 }

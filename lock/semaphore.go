@@ -67,8 +67,9 @@ func NewSemaphore(src recipes.Source, path string, permits int, opts ...Option) 
 	if s.err == nil {
 		s.mutex = &Mutex{newQueue(src, path+"/locks", mutexKinds, opts)}
 		// The internal mutex only serialises waiters: no revocation, no
-		// lock-delay, no node watch for it.
+		// lock-delay, no node watch, no maximum hold for it.
 		s.mutex.opts.revocable, s.mutex.opts.lockDelay, s.mutex.opts.watch = false, 0, false
+		s.mutex.opts.maxHold, s.mutex.opts.kazoo = 0, false
 	}
 	return s
 }

@@ -165,7 +165,9 @@ func (m *Membership) Token() recipes.Token {
 }
 
 // Context returns a context that is cancelled when the membership ends,
-// with Err as its cause.
+// with Err as its cause. On a Client it stays live while the membership
+// joins again on a new session (the node is absent meanwhile): a
+// membership says "this member is around", not "exclusively held".
 func (m *Membership) Context() context.Context { return m.ctxOut }
 
 // Err is nil while we are a member; then ErrReleased, or an error wrapping

@@ -18,6 +18,11 @@ import "context"
 //     that was paused.
 //   - Release is idempotent and safe after a loss; it retries across
 //     disconnects until its ctx is done, then finishes in the background.
+//
+// One exception: a membership.Membership on a Client outlives sessions by
+// design; while it joins again its node is briefly absent and its Context
+// stays live (its Token changes with each new node). Use a lock or a term
+// when acting must stop at once.
 type Held interface {
 	Context() context.Context
 	Done() <-chan struct{}

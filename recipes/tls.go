@@ -25,7 +25,10 @@ import (
 // does not speak TLS, or a server that rejects the client's certificate is
 // a failed attempt whose cause Connect's error names; with WithFailFast,
 // Connect gives up once every server failed so (ErrUnreachable).
-// go-zookeeper has no TLS of its own: the session's connection observer,
+// (With TLS 1.3 a server's rejection of the client certificate arrives
+// after the handshake, as a connection the server closes: it is then
+// reported as such, and WithFailFast does not count it.) go-zookeeper has
+// no TLS of its own: the session's connection observer,
 // its local deadline and the fencing tokens of create replies work over
 // TLS as over TCP.
 func WithTLS(cfg *tls.Config) Option {

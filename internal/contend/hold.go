@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/internal/clock"
 	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/internal/obs"
 )
@@ -41,9 +42,11 @@ type Hold struct {
 
 	mu        sync.Mutex
 	err       error
-	limit     time.Time   // when the hold must end (Limit); zero: none
-	limitWhy  error       // the cause it then ends with
-	timer     *time.Timer // ends it at limit
+	limit     time.Time     // when the hold must end (Limit); zero: none
+	limitAt   clock.Instant // limit on the deadline clock (counts suspended time)
+	limitWhy  error         // the cause it then ends with
+	timer     *time.Timer   // ends it at limit
+	expiring  bool          // expire has begun: one caller ends and deletes
 	releasing bool
 	suspended bool   // seen suspended, not yet reconnected
 	unlisten  func() // removes the session listener
@@ -165,11 +168,20 @@ func (h *Hold) Limit(at time.Time, cause error) {
 		return
 	}
 	h.limit, h.limitWhy = at, cause
+	h.limitAt = clock.Now().Add(time.Until(at))
 	if h.timer != nil {
 		h.timer.Stop()
 	}
 	h.timer = time.AfterFunc(time.Until(at), h.expire)
 	h.mu.Unlock()
+}
+
+// pastLimit reports whether the hold's limit has passed, on the deadline
+// clock (CLOCK_BOOTTIME on Linux: a host's suspended time counts).
+func (h *Hold) pastLimit() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.limit.IsZero() && clock.Now() >= h.limitAt
 }
 
 // Deadline returns the hold's limit, if it has one.
@@ -182,7 +194,8 @@ func (h *Hold) Deadline() (time.Time, bool) {
 // expire ends the hold at its limit and deletes its node.
 func (h *Hold) expire() {
 	h.mu.Lock()
-	cause, over := h.limitWhy, h.err != nil || h.releasing
+	cause, over := h.limitWhy, h.err != nil || h.releasing || h.expiring
+	h.expiring = true
 	h.mu.Unlock()
 	if over {
 		return
@@ -221,7 +234,7 @@ func (h *Hold) Err() error {
 	}
 	if serr := h.q.Sess.Err(); serr != nil {
 		h.loseTo(serr)
-	} else if at, ok := h.Deadline(); ok && !time.Now().Before(at) {
+	} else if h.pastLimit() {
 		h.expire()
 	} else {
 		return nil

@@ -82,6 +82,9 @@ func TestKazooNames(t *testing.T) {
 	require.True(t, hasGUID("_c_"+guid+"-lock-0000000001", guid))
 	require.False(t, hasGUID("ffff"+guid[4:]+"__lock__0000000001", guid))
 	require.True(t, core.Tracked("/a/"+guid+"__lock__"))
+	require.True(t, core.Tracked("/a/"+guid+"__lock__0000000012"), "the path of a create reply")
+	require.True(t, core.Tracked("/a/"+guid+"__rlock__0000000012"))
+	require.False(t, core.Tracked("/a/plain0000000012"))
 	require.True(t, core.Tracked("/a/_c_"+guid+"-latch-"))
 	require.False(t, core.Tracked("/a/plain"))
 

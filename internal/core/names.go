@@ -31,10 +31,23 @@ func NamePrefix(guid, kind string) string {
 	return ProtectedPrefix + guid + "-" + kind
 }
 
-// Tracked reports whether the create of path (the name before the
-// sequence) is a contender's, whose reply a session remembers (czxid and
-// owner) so the recipe learns its token without another read.
+// Tracked reports whether the create reply for path (the node's name,
+// sequence included) is a contender's, whose reply a session remembers
+// (czxid and owner) so the recipe learns its token without another read.
 func Tracked(path string) bool {
-	return strings.Contains(path, "/"+ProtectedPrefix) ||
-		strings.HasSuffix(path, KazooLock) || strings.HasSuffix(path, KazooReadLock)
+	if strings.Contains(path, "/"+ProtectedPrefix) {
+		return true
+	}
+	const seq = 10
+	if len(path) < seq {
+		return false
+	}
+	head := path[:len(path)-seq]
+	for _, c := range path[len(path)-seq:] {
+		if c < '0' || c > '9' {
+			head = path // no sequence: a name before it
+			break
+		}
+	}
+	return strings.HasSuffix(head, KazooLock) || strings.HasSuffix(head, KazooReadLock)
 }
