@@ -22,6 +22,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -337,6 +338,99 @@ func benchContended(b *testing.B, benchLockers []benchLocker) {
 						b.Errorf("%d holders at once", n)
 					}
 					holders.Add(-1)
+					if err := l.unlock(); err != nil {
+						failed.Store(true)
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+// BenchmarkContended16ZkLock and BenchmarkContended16Mutex are the
+// contended pair with 16 sessions on one lock.
+func BenchmarkContended16ZkLock(b *testing.B) {
+	zkc := benchCluster(b)
+	path := zktest.Root(b)
+	lockers := make([]benchLocker, 16)
+	for i := range lockers {
+		conn := benchRawConn(b, zkc.Addrs()[i%len(zkc.Addrs())])
+		lockers[i] = benchZkLocker{zk.NewLock(conn, path, zk.WorldACL(zk.PermAll))}
+	}
+	benchContended(b, lockers)
+}
+
+func BenchmarkContended16Mutex(b *testing.B) {
+	zkc := benchCluster(b)
+	path := zktest.Root(b)
+	lockers := make([]benchLocker, 16)
+	for i := range lockers {
+		lockers[i] = &benchMutexLocker{m: lock.NewMutex(benchSession(b, zkc.Addrs()[i%len(zkc.Addrs())]), path)}
+	}
+	benchContended(b, lockers)
+}
+
+// BenchmarkManyLocksZkLock and BenchmarkManyLocksMutex: one connection (one
+// session), G goroutines, each looping acquire/release on a lock of its
+// own, until b.N acquisitions in all: the client's per-operation cost under
+// concurrency (goroutine hops, locks, allocations) on a shared connection.
+func BenchmarkManyLocksZkLock(b *testing.B) {
+	for _, g := range []int{32, 256} {
+		b.Run(fmt.Sprintf("G=%d", g), func(b *testing.B) {
+			zkc := benchCluster(b)
+			conn := benchRawConn(b, benchServer(b, zkc))
+			root := zktest.Root(b)
+			benchMany(b, g, func(i int) benchLocker {
+				return benchZkLocker{zk.NewLock(conn, fmt.Sprintf("%s/l%d", root, i), zk.WorldACL(zk.PermAll))}
+			})
+		})
+	}
+}
+
+func BenchmarkManyLocksMutex(b *testing.B) {
+	for _, g := range []int{32, 256} {
+		b.Run(fmt.Sprintf("G=%d", g), func(b *testing.B) {
+			zkc := benchCluster(b)
+			sess := benchSession(b, benchServer(b, zkc))
+			root := zktest.Root(b)
+			benchMany(b, g, func(i int) benchLocker {
+				return &benchMutexLocker{m: lock.NewMutex(sess, fmt.Sprintf("%s/l%d", root, i))}
+			})
+		})
+	}
+}
+
+func benchMany(b *testing.B, g int, mk func(i int) benchLocker) {
+	lockers := make([]benchLocker, g)
+	for i := range lockers {
+		lockers[i] = mk(i)
+		// Create each lock's parent outside the measurement.
+		if err := lockers[i].lock(); err != nil {
+			b.Fatal(err)
+		}
+		if err := lockers[i].unlock(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchMeasure(b, "ops/s", func() {
+		var (
+			next   atomic.Int64
+			wg     sync.WaitGroup
+			failed atomic.Bool
+		)
+		for _, l := range lockers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !failed.Load() && next.Add(1) <= int64(b.N) {
+					if err := l.lock(); err != nil {
+						failed.Store(true)
+						b.Error(err)
+						return
+					}
 					if err := l.unlock(); err != nil {
 						failed.Store(true)
 						b.Error(err)
