@@ -278,3 +278,19 @@ func TestDoubleBarrierLateEntrantIsFull(t *testing.T) {
 		t.Fatal("Leave hung")
 	}
 }
+
+// WithACL sets the ACL of the nodes the barriers create.
+func TestBarrierACL(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	root := zktest.Root(t)
+	ctx := testCtx(t)
+	acl := append(zk.DigestACL(zk.PermAll, "svc", "secret"), zk.WorldACL(zk.PermRead)...)
+	sess := zkc.Session(t, recipes.WithDigestAuth("svc", "secret"))
+	require.NoError(t, barrier.NewBarrier(sess, root+"/gate", barrier.WithACL(acl)).Set(ctx))
+	got, _, err := zkc.Conn(t).GetACL(root + "/gate")
+	require.NoError(t, err)
+	zktest.SameACL(t, acl, got)
+	require.ErrorIs(t, zkc.Conn(t).Delete(root+"/gate", -1), zk.ErrNoAuth, "others cannot remove the gate")
+	require.NoError(t, barrier.NewBarrier(sess, root+"/gate").Remove(ctx))
+	require.ErrorContains(t, barrier.NewDoubleBarrier(sess, root+"/d", 2, barrier.WithACL(nil)).Enter(ctx), "empty ACL")
+}

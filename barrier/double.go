@@ -193,7 +193,7 @@ func (d *DoubleBarrier) awaitOpen(ctx context.Context, e *contend.Entry, first [
 		entered[m.Name] = true
 	}
 	for {
-		_, changed := core.Of(d.sess).Changed()
+		_, changed := d.q.Sess.Changed()
 		children, watch, err := d.childrenW(ctx)
 		if err != nil {
 			return "", nil, err
@@ -286,7 +286,7 @@ func (d *DoubleBarrier) open(ctx context.Context, members []contend.Node) error 
 		Acl:   d.q.ACL,
 		Flags: zk.FlagPersistent,
 	})
-	_, err := core.Of(d.sess).Multi(ctx, ops...)
+	_, err := d.q.Sess.Multi(ctx, ops...)
 	switch {
 	case err == nil, errors.Is(err, zk.ErrNodeExists), errors.Is(err, zk.ErrNoNode), recipes.IsTransient(err):
 		return nil
@@ -298,8 +298,8 @@ func (d *DoubleBarrier) open(ctx context.Context, members []contend.Node) error 
 // not a list of member names (not one of ours: ignored, never deleted).
 func (d *DoubleBarrier) readMarker(ctx context.Context, name string) ([]string, error) {
 	var data []byte
-	err := core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
-		n, err := core.Of(d.sess).Get(ctx, d.q.Dir+"/"+name)
+	err := d.q.Sess.Retry(ctx, func(ctx context.Context) error {
+		n, err := d.q.Sess.Get(ctx, d.q.Dir+"/"+name)
 		data = n.Data
 		return err
 	})
@@ -360,9 +360,9 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 		if err := d.sess.Err(); err != nil {
 			return err
 		}
-		_, changed := core.Of(d.sess).Changed()
+		_, changed := d.q.Sess.Changed()
 		var all []contend.Node
-		err := core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
+		err := d.q.Sess.Retry(ctx, func(ctx context.Context) error {
 			var err error
 			all, err = d.q.List(ctx)
 			return err
@@ -398,7 +398,7 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 			}
 			wait = members[0] // the others wait for the lowest
 		}
-		watch, err := core.WatchOf(core.Of(d.sess).GetW(ctx, d.q.Dir+"/"+wait.Name))
+		watch, err := core.WatchOf(d.q.Sess.GetW(ctx, d.q.Dir+"/"+wait.Name))
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			continue
@@ -419,8 +419,8 @@ func (d *DoubleBarrier) awaitAllLeft(ctx context.Context, e *contend.Entry) erro
 }
 
 func (d *DoubleBarrier) deleteMarker(ctx context.Context, name string) error {
-	return core.Of(d.sess).Retry(ctx, func(ctx context.Context) error {
-		err := core.Of(d.sess).Delete(ctx, d.q.Dir+"/"+name, -1)
+	return d.q.Sess.Retry(ctx, func(ctx context.Context) error {
+		err := d.q.Sess.Delete(ctx, d.q.Dir+"/"+name, -1)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
 		}

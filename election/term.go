@@ -47,7 +47,7 @@ func (t *Term) Err() error { return t.h.Err() }
 // is gone or the session ends.
 func (t *Term) Release(ctx context.Context) error {
 	if ctx == nil {
-		return fmt.Errorf("election: resign %s: nil context", t.path)
+		return fmt.Errorf("election: release %s: nil context", t.path)
 	}
 	return t.h.Release(ctx)
 }

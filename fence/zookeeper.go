@@ -63,11 +63,8 @@ func NewZooKeeper(src recipes.Source, base string, opts ...Option) *ZooKeeper {
 
 // live returns a live session of the source, or the construction error.
 func (z *ZooKeeper) live(ctx context.Context) (*recipes.Session, error) {
-	if z.err != nil {
-		return nil, z.err
-	}
-	if ctx == nil {
-		return nil, fmt.Errorf("fence: nil context")
+	if err := core.Check(ctx, z.err, "fence", "checker", z.base); err != nil {
+		return nil, err
 	}
 	return z.src.Live(ctx)
 }

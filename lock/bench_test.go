@@ -310,20 +310,32 @@ func BenchmarkContendedMutex(b *testing.B) {
 
 func benchContended(b *testing.B, benchLockers []benchLocker) {
 	// Create the lock's parent outside the benchMeasurement.
-	if err := benchLockers[0].lock(); err != nil {
+	benchWarmLocker(b, benchLockers[0])
+	benchLoop(b, benchLockers, "hand-offs/s", true)
+}
+
+// benchWarmLocker takes and gives back l once, creating its lock's parent.
+func benchWarmLocker(b *testing.B, l benchLocker) {
+	if err := l.lock(); err != nil {
 		b.Fatal(err)
 	}
-	if err := benchLockers[0].unlock(); err != nil {
+	if err := l.unlock(); err != nil {
 		b.Fatal(err)
 	}
-	benchMeasure(b, "hand-offs/s", func() {
+}
+
+// benchLoop runs one goroutine per locker, looping lock/unlock until b.N
+// acquisitions in all; exclusive lockers (one lock) are checked for mutual
+// exclusion on every acquisition.
+func benchLoop(b *testing.B, lockers []benchLocker, unit string, exclusive bool) {
+	benchMeasure(b, unit, func() {
 		var (
 			next    atomic.Int64 // acquisitions started
 			holders atomic.Int32 // mutual exclusion check
 			wg      sync.WaitGroup
 			failed  atomic.Bool
 		)
-		for _, l := range benchLockers {
+		for _, l := range lockers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -333,11 +345,13 @@ func benchContended(b *testing.B, benchLockers []benchLocker) {
 						b.Error(err)
 						return
 					}
-					if n := holders.Add(1); n != 1 {
-						failed.Store(true)
-						b.Errorf("%d holders at once", n)
+					if exclusive {
+						if n := holders.Add(1); n != 1 {
+							failed.Store(true)
+							b.Errorf("%d holders at once", n)
+						}
+						holders.Add(-1)
 					}
-					holders.Add(-1)
 					if err := l.unlock(); err != nil {
 						failed.Store(true)
 						b.Error(err)
@@ -407,38 +421,7 @@ func benchMany(b *testing.B, g int, mk func(i int) benchLocker) {
 	lockers := make([]benchLocker, g)
 	for i := range lockers {
 		lockers[i] = mk(i)
-		// Create each lock's parent outside the measurement.
-		if err := lockers[i].lock(); err != nil {
-			b.Fatal(err)
-		}
-		if err := lockers[i].unlock(); err != nil {
-			b.Fatal(err)
-		}
+		benchWarmLocker(b, lockers[i]) // each lock's parent, outside the measurement
 	}
-	benchMeasure(b, "ops/s", func() {
-		var (
-			next   atomic.Int64
-			wg     sync.WaitGroup
-			failed atomic.Bool
-		)
-		for _, l := range lockers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !failed.Load() && next.Add(1) <= int64(b.N) {
-					if err := l.lock(); err != nil {
-						failed.Store(true)
-						b.Error(err)
-						return
-					}
-					if err := l.unlock(); err != nil {
-						failed.Store(true)
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-	})
+	benchLoop(b, lockers, "ops/s", false)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zkrecipes/zkrecipes/internal/contend"
+	"github.com/zkrecipes/zkrecipes/internal/core"
 	"github.com/zkrecipes/zkrecipes/recipes"
 )
 
@@ -25,11 +26,8 @@ type Contender struct {
 // that vanish while being read are left out. On a Client it reads through
 // the current session, waiting while there is none.
 func (b *queue) Contenders(ctx context.Context) ([]Contender, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	if ctx == nil {
-		return nil, fmt.Errorf("lock: contenders of %s: nil context", b.path)
+	if err := core.Check(ctx, b.err, "lock", "contenders of", b.path); err != nil {
+		return nil, err
 	}
 	sess, err := live(ctx, b.src)
 	if err != nil {

@@ -109,11 +109,8 @@ func (b *queue) Path() string { return b.path }
 // try: returns ErrLocked instead of waiting). On a Client, a session that
 // ends while we wait makes us queue again on the next one.
 func (b *queue) acquire(ctx context.Context, kind string, blocks contend.Blocker, try bool) (*Lease, error) {
-	if b.err != nil {
-		return nil, b.err
-	}
-	if ctx == nil {
-		return nil, fmt.Errorf("lock: acquire %s: nil context", b.path)
+	if err := core.Check(ctx, b.err, "lock", "acquire", b.path); err != nil {
+		return nil, err
 	}
 	start, recipe := time.Now(), recipeOf(kind)
 	for {

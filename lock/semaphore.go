@@ -94,11 +94,8 @@ func (s *Semaphore) TryAcquire(ctx context.Context) (*Lease, error) {
 }
 
 func (s *Semaphore) acquire(ctx context.Context, try bool) (*Lease, error) {
-	if s.err != nil {
-		return nil, s.err
-	}
-	if ctx == nil {
-		return nil, fmt.Errorf("lock: semaphore %s: nil context", s.path)
+	if err := core.Check(ctx, s.err, "lock", "semaphore", s.path); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	for {

@@ -306,7 +306,7 @@ func (m *Membership) rejoin() (sess *recipes.Session, full string, watch <-chan 
 // join under way to finish).
 func (m *Membership) Release(ctx context.Context) error {
 	if ctx == nil {
-		return fmt.Errorf("membership: leave %s: nil context", m.g.path)
+		return fmt.Errorf("membership: release %s: nil context", m.g.path)
 	}
 	m.mu.Lock()
 	select {
@@ -320,7 +320,7 @@ func (m *Membership) Release(ctx context.Context) error {
 		select {
 		case <-m.kept:
 		case <-ctx.Done():
-			return fmt.Errorf("membership: leave %s: %w", m.g.path, context.Cause(ctx))
+			return fmt.Errorf("membership: release %s: %w", m.g.path, context.Cause(ctx))
 		}
 	}
 	sess, full := m.node()
@@ -336,7 +336,7 @@ func (m *Membership) Release(ctx context.Context) error {
 		return err
 	})
 	if err != nil && sess.Err() == nil {
-		return fmt.Errorf("membership: leave %s: %w", m.g.path, err)
+		return fmt.Errorf("membership: release %s: %w", m.g.path, err)
 	}
 	m.end(ErrReleased)
 	return nil

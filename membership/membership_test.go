@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -147,4 +148,25 @@ func TestSameIDWaitsForPreviousIncarnation(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("did not join after the previous holder of the id expired")
 	}
+}
+
+// WithACL sets the member nodes' ACL; a Membership's Context ends with
+// Release, its cause ErrReleased, and its Token is its node's czxid.
+func TestMembershipACLContextToken(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	root := zktest.Root(t)
+	ctx := testCtx(t)
+	acl := append(zk.DigestACL(zk.PermAll, "svc", "secret"), zk.WorldACL(zk.PermRead)...)
+	sess := zkc.Session(t, recipes.WithDigestAuth("svc", "secret"))
+	m, err := membership.NewGroup(sess, root+"/group", membership.WithACL(acl)).Acquire(ctx, "w1", nil)
+	require.NoError(t, err)
+	got, st, err := zkc.Conn(t).GetACL(root + "/group/w1")
+	require.NoError(t, err)
+	zktest.SameACL(t, acl, got)
+	require.Equal(t, st.Czxid, int64(m.Token()))
+	require.NoError(t, m.Context().Err())
+	require.NoError(t, m.Release(ctx))
+	require.ErrorIs(t, context.Cause(m.Context()), membership.ErrReleased)
+	_, err = membership.NewGroup(sess, root+"/g2", membership.WithACL(nil)).Members(ctx)
+	require.ErrorContains(t, err, "empty ACL")
 }

@@ -8,14 +8,3 @@ import "github.com/zkrecipes/zkrecipes/internal/core"
 // "/zookeeper" namespace. The error wraps ErrInvalidPath and
 // names the path and the problem.
 func ValidatePath(p string) error { return core.ValidatePath(p) }
-
-// parents returns the ancestors of p, shortest first, excluding "/".
-func parents(p string) []string {
-	var out []string
-	for i := 1; i < len(p); i++ {
-		if p[i] == '/' {
-			out = append(out, p[:i])
-		}
-	}
-	return out
-}

@@ -2,7 +2,9 @@ package zktest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,4 +157,26 @@ func (s *sniffConn) parse() {
 		s.rec.mu.Unlock()
 	}
 	s.done, s.buf = true, nil
+}
+
+// SameACL fails t unless got (a node's ACL as the server reports it) is
+// want, in any order. The server shows a digest id as "user:x" to readers
+// without admin rights on the node, so digest ids compare by user.
+func SameACL(t testing.TB, want, got []zk.ACL) {
+	t.Helper()
+	key := func(as []zk.ACL) map[string]int {
+		m := map[string]int{}
+		for _, a := range as {
+			id := a.ID
+			if a.Scheme == "digest" {
+				id, _, _ = strings.Cut(id, ":")
+			}
+			m[fmt.Sprintf("%s:%s:%d", a.Scheme, id, a.Perms)]++
+		}
+		return m
+	}
+	w, g := key(want), key(got)
+	if fmt.Sprint(w) != fmt.Sprint(g) {
+		t.Fatalf("zktest: ACL %v, want %v", got, want)
+	}
 }

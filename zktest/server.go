@@ -191,13 +191,6 @@ func (s *server) start() error {
 }
 
 // alive reaps the process if it exited and reports whether it still runs.
-func (s *server) alive() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pollLocked()
-	return s.running
-}
-
 func (s *server) pollLocked() {
 	if !s.running {
 		return

@@ -43,7 +43,7 @@ type Hold struct {
 	mu        sync.Mutex
 	err       error
 	limit     time.Time     // when the hold must end (Limit); zero: none
-	limitAt   clock.Instant // limit on the deadline clock (counts suspended time)
+	limitAt   clock.Instant // limit on the deadline clock (CLOCK_BOOTTIME: counts suspended time)
 	limitWhy  error         // the cause it then ends with
 	timer     *time.Timer   // ends it at limit
 	expiring  bool          // expire has begun: one caller ends and deletes
@@ -176,14 +176,6 @@ func (h *Hold) Limit(at time.Time, cause error) {
 	h.mu.Unlock()
 }
 
-// pastLimit reports whether the hold's limit has passed, on the deadline
-// clock (CLOCK_BOOTTIME on Linux: a host's suspended time counts).
-func (h *Hold) pastLimit() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return !h.limit.IsZero() && clock.Now() >= h.limitAt
-}
-
 // Deadline returns the hold's limit, if it has one.
 func (h *Hold) Deadline() (time.Time, bool) {
 	h.mu.Lock()
@@ -228,13 +220,14 @@ func (h *Hold) Done() <-chan struct{} { return h.done }
 func (h *Hold) Err() error {
 	h.mu.Lock()
 	err, releasing := h.err, h.releasing
+	past := !h.limit.IsZero() && clock.Now() >= h.limitAt
 	h.mu.Unlock()
 	if err != nil || releasing {
 		return err
 	}
 	if serr := h.q.Sess.Err(); serr != nil {
 		h.loseTo(serr)
-	} else if h.pastLimit() {
+	} else if past {
 		h.expire()
 	} else {
 		return nil

@@ -477,6 +477,32 @@ func (h *History) checkConcurrency(wl string, limit func([]*HoldRec) string) []V
 	return v
 }
 
+// toldLate says whether hr, whose node the server deleted at d, learned of
+// it (lost, or began releasing: told) later than slack after d, or after
+// it resumed if it was stopped then. A release begun before the deletion
+// is the deletion's cause; a worker killed by then, or a deadline past the
+// end of the history, is not late.
+func (h *History) toldLate(hr *HoldRec, d, slack int64) (told int64, late bool) {
+	if hr.RelInvoke != 0 && hr.RelInvoke <= d && (hr.Lost == 0 || hr.Lost >= hr.RelInvoke) {
+		return 0, false // released: the deletion is the release
+	}
+	if k := h.killed[hr.W]; k != 0 && k <= d+slack {
+		return 0, false
+	}
+	told = hr.Lost
+	if told == 0 || (hr.RelInvoke != 0 && hr.RelInvoke < told) {
+		told = hr.RelInvoke
+	}
+	deadline := d + slack
+	if th := h.thawAfter(hr.W, d); th != 0 {
+		deadline = th + slack
+	}
+	if told == 0 && deadline >= h.End {
+		return told, false
+	}
+	return told, told == 0 || told > deadline
+}
+
 // checkPromptLoss: a holder whose node the server deleted was told (lost)
 // no later than shortly after the observer saw the deletion, or shortly
 // after it resumed if it was stopped then; a holder cut off from the
@@ -490,29 +516,12 @@ func (h *History) checkPromptLoss() []Violation {
 			continue
 		}
 		d := n.Del
-		if hr.RelInvoke != 0 && hr.RelInvoke <= d && (hr.Lost == 0 || hr.Lost >= hr.RelInvoke) {
-			continue // released: the deletion is the release
-		}
-		if k := h.killed[hr.W]; k != 0 && k <= d+slack {
-			continue
-		}
-		told := hr.Lost
-		if told == 0 || (hr.RelInvoke != 0 && hr.RelInvoke < told) {
-			told = hr.RelInvoke
-		}
-		deadline := d + slack
-		if th := h.thawAfter(hr.W, d); th != 0 {
-			deadline = th + slack
-		}
-		if told == 0 && deadline >= h.End {
-			continue
-		}
-		if told == 0 || told > deadline {
-			late := "never"
+		if told, late := h.toldLate(hr, d, slack); late {
+			when := "never"
 			if told != 0 {
-				late = fmt.Sprintf("%v after the deletion", time.Duration(told-d).Round(time.Millisecond))
+				when = fmt.Sprintf("%v after the deletion", time.Duration(told-d).Round(time.Millisecond))
 			}
-			v = append(v, Violation{"prompt-loss", d, fmt.Sprintf("%s: node deleted by the server but the holder was told %s", hr, late)})
+			v = append(v, Violation{"prompt-loss", d, fmt.Sprintf("%s: node deleted by the server but the holder was told %s", hr, when)})
 		}
 	}
 	T := int64(h.Bounds.SessionTimeout)

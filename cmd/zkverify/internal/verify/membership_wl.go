@@ -329,24 +329,7 @@ func (h *History) checkMemberNodes(grp string) []Violation {
 				hr.W, hr.Op, time.Duration(hr.Grant-d).Round(time.Millisecond), n.Node, n.Czxid)})
 			continue
 		}
-		if hr.RelInvoke != 0 && hr.RelInvoke <= d && (hr.Lost == 0 || hr.Lost >= hr.RelInvoke) {
-			continue // left: the deletion is the Release
-		}
-		if k := h.killed[hr.W]; k != 0 && k <= d+slack {
-			continue
-		}
-		told := hr.Lost
-		if told == 0 || (hr.RelInvoke != 0 && hr.RelInvoke < told) {
-			told = hr.RelInvoke
-		}
-		deadline := d + slack
-		if th := h.thawAfter(hr.W, d); th != 0 {
-			deadline = th + slack
-		}
-		if told == 0 && deadline >= h.End {
-			continue
-		}
-		if told == 0 || told > deadline {
+		if told, late := h.toldLate(hr, d, slack); late {
 			v = append(v, Violation{"membership-node", d, fmt.Sprintf("%s op %d (session %#x, node %s czxid %#x): member node deleted by the server but the member was told %s",
 				hr.W, hr.Op, hr.Sess, n.Node, n.Czxid, fmtT(told))})
 		}
