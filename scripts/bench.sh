@@ -67,4 +67,9 @@ END {
 	ratio("Mutex / ZkLock cpu-ns/op", 1, "Mutex", "ZkLock", "cpu-ns/op", "<=")
 	ratio("MutexDeadline / ZkLock cpu-ns/op", 1, "MutexDeadline", "ZkLock", "cpu-ns/op", "<=")
 	ratio("ContendedMutex / ContendedZkLock cpu-ns/op", 1, "ContendedMutex", "ContendedZkLock", "cpu-ns/op", "<=")
+	ratio("Contended16Mutex / Contended16ZkLock hand-offs/s", 1, "Contended16Mutex", "Contended16ZkLock", "hand-offs/s", ">=")
+	ratio("Contended16Mutex / Contended16ZkLock cpu-ns/op", 1, "Contended16Mutex", "Contended16ZkLock", "cpu-ns/op", "<=")
+	ratio("ManyLocksMutex / ManyLocksZkLock ops/s, G=32", 1, "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "ops/s", ">=")
+	ratio("ManyLocksMutex / ManyLocksZkLock ops/s, G=256", 1, "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=")
+	ratio("ManyLocksMutex / ManyLocksZkLock cpu-ns/op, G=256", 1, "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=")
 }' "$OUT"
