@@ -12,11 +12,12 @@ import (
 // (go-zookeeper's Create returns only the path). It is bounded: entries that
 // nobody takes (a create whose caller gave up) are forgotten, oldest first.
 type createdLog struct {
-	mu    sync.Mutex
-	nodes map[string]CreatedNode
-	order []string
+	mu  sync.Mutex
+	cur map[string]CreatedNode // the newest entries
+	old map[string]CreatedNode // the generation before: dropped next
 }
 
+// createdLogMax bounds the entries kept: two generations of half as many.
 const createdLogMax = 4096
 
 // CreatedNode is what the server's reply to a create said about the node:
@@ -28,30 +29,21 @@ func trackCreated(path string) bool { return core.Tracked(path) }
 func (l *createdLog) add(path string, zxid, session int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.nodes == nil {
-		l.nodes = make(map[string]CreatedNode)
+	if len(l.cur) >= createdLogMax/2 || l.cur == nil {
+		l.old, l.cur = l.cur, make(map[string]CreatedNode)
 	}
-	if len(l.order) >= createdLogMax {
-		delete(l.nodes, l.order[0])
-		l.order = l.order[1:]
-	}
-	l.nodes[path] = CreatedNode{Czxid: zxid, Session: session}
-	l.order = append(l.order, path)
+	l.cur[path] = CreatedNode{Czxid: zxid, Session: session}
 }
 
 func (l *createdLog) take(path string) (CreatedNode, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n, ok := l.nodes[path]
-	if ok {
-		delete(l.nodes, path)
-		for i, p := range l.order {
-			if p == path {
-				l.order = append(l.order[:i], l.order[i+1:]...)
-				break
-			}
-		}
+	if n, ok := l.cur[path]; ok {
+		delete(l.cur, path)
+		return n, true
 	}
+	n, ok := l.old[path]
+	delete(l.old, path)
 	return n, ok
 }
 

@@ -63,6 +63,13 @@ type Session struct {
 	synced        atomic.Bool     // SyncOnce done
 	syncGate      chan struct{}   // one slot, held by SyncOnce's sync
 	ctxOut        context.Context // ctx, with an Err that checks the deadline
+	// idNow, timeoutNow, stateNow, suspNow and errNow are id, timeout,
+	// state, suspensions and err for readers on the hot path (every
+	// request reads some): written with them, under mu.
+	idNow, timeoutNow atomic.Int64
+	stateNow          atomic.Int32
+	suspNow           atomic.Uint64
+	errNow            atomic.Pointer[error]
 
 	mu          sync.Mutex
 	id          int64
@@ -233,11 +240,7 @@ func (s *Session) awaitFirstSession(ctx context.Context) error {
 func (s *Session) Conn() *zk.Conn { return s.conn }
 
 // ID returns the ZooKeeper session id this Session owns. It never changes.
-func (s *Session) ID() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.id
-}
+func (s *Session) ID() int64 { return s.idNow.Load() }
 
 // Credentials returns the session id and password, for tools that act on the
 // session from outside (zktest.Expire does). Keep the password secret.
@@ -248,11 +251,7 @@ func (s *Session) Credentials() (id int64, password []byte) {
 }
 
 // Timeout returns the session timeout negotiated with the server.
-func (s *Session) Timeout() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.timeout
-}
+func (s *Session) Timeout() time.Duration { return time.Duration(s.timeoutNow.Load()) }
 
 // LossPolicy returns the session's default loss policy for recipes.
 func (s *Session) LossPolicy() LossPolicy { return s.cfg.policy }
@@ -289,26 +288,19 @@ func (s *Session) Context() context.Context { return s.ctxOut }
 // yet (after a process pause, for instance).
 func (s *Session) Err() error {
 	s.checkDeadline()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+	if p := s.errNow.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // State returns the current state.
-func (s *Session) State() State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
-}
+func (s *Session) State() State { return State(s.stateNow.Load()) }
 
 // suspensionCount returns how many times the session has been suspended so
 // far. A recipe that reads it before a decision and again after knows
 // whether the connection dropped in between, even if it is back.
-func (s *Session) suspensionCount() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.suspensions
-}
+func (s *Session) suspensionCount() uint64 { return s.suspNow.Load() }
 
 // stateChanged returns the current state and a channel that is closed at the next
 // state change. Recipes select on it to re-check their condition after a
@@ -364,12 +356,15 @@ func (s *Session) setStateLocked(st State, err error) {
 	// Counted before Done closes: whoever waits on Done sees the count.
 	s.obs.Transition(st.String(), err, suspendedFor)
 	s.state = st
+	s.stateNow.Store(int32(st))
 	switch st {
 	case StateSuspended:
 		s.suspendedAt = now
 		s.suspensions++
+		s.suspNow.Store(s.suspensions)
 	case StateLost:
 		s.err = err
+		s.errNow.Store(&err)
 		s.cancel(err)
 		close(s.done)
 	}
@@ -419,11 +414,14 @@ func (s *Session) onHandshake(h wire.Handshake) {
 		return
 	case s.id == 0:
 		s.id, s.passwd, s.timeout = h.SessionID, h.Password, h.Timeout
+		s.idNow.Store(s.id)
+		s.timeoutNow.Store(int64(s.timeout))
 	case h.SessionID != s.id:
 		s.setStateLocked(StateLost, fmt.Errorf("%w: 0x%x became 0x%x", ErrSessionChanged, s.id, h.SessionID))
 		return
 	default:
 		s.timeout = h.Timeout
+		s.timeoutNow.Store(int64(s.timeout))
 	}
 	s.proof.handshake(h.Sent)
 	s.storeProven(h.Sent)

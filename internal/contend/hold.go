@@ -32,11 +32,8 @@ type Hold struct {
 	lost          error // the recipe's ErrLost
 	freed         error // the recipe's ErrReleased
 
-	ctx    context.Context
-	ctxOut context.Context // ctx, with an Err that checks first (Context)
-	cancel context.CancelCauseFunc
-	done   chan struct{}
-	kick   chan struct{} // asks the monitor to revalidate after a reconnect
+	done chan struct{}
+	kick chan struct{} // asks the monitor to revalidate after a reconnect (nil: no monitor)
 
 	granted time.Time
 
@@ -50,6 +47,12 @@ type Hold struct {
 	releasing bool
 	suspended bool   // seen suspended, not yet reconnected
 	unlisten  func() // removes the session listener
+	// The hold's context is made on the first call to Context (most
+	// holds are never asked for it): ctxOut, with its cancel func, and
+	// ctxCause, the cause it is (or is to be) cancelled with.
+	ctxOut   context.Context
+	cancel   context.CancelCauseFunc
+	ctxCause error
 }
 
 // RevokeMarker is the data a revoker writes on a holder's node to ask it to
@@ -83,10 +86,10 @@ func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
 	h := &Hold{
 		q: q, e: e, cfg: cfg, loseOnSuspend: cfg.LoseOnSuspend, lost: lost, freed: freed, granted: time.Now(),
 		done: make(chan struct{}),
-		kick: make(chan struct{}, 1),
 	}
-	h.ctx, h.cancel = context.WithCancelCause(context.Background())
-	h.ctxOut = core.WithChecksAndDeadline(h.ctx, func() { h.Err() }, h.Deadline)
+	if e.Watch != nil {
+		h.kick = make(chan struct{}, 1)
+	}
 	unlisten := q.Sess.OnStateChange(h.onState)
 	h.mu.Lock()
 	h.unlisten = unlisten
@@ -207,7 +210,31 @@ func (h *Hold) Entry() *Entry { return h.e }
 // Context is cancelled, with the reason as cause, when the hold ends or
 // Release begins. Its Err checks the session's local deadline first (as
 // Hold.Err does), so it never says "live" after the deadline passed.
-func (h *Hold) Context() context.Context { return h.ctxOut }
+func (h *Hold) Context() context.Context {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctxOut == nil {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		if h.ctxCause != nil {
+			cancel(h.ctxCause)
+		}
+		h.cancel = cancel
+		h.ctxOut = core.WithChecksAndDeadline(ctx, func() { h.Err() }, h.Deadline)
+	}
+	return h.ctxOut
+}
+
+// cancelLocked cancels the hold's context with cause, now if it was made,
+// else when it is; the first cause stays. h.mu must be held.
+func (h *Hold) cancelLocked(cause error) {
+	if h.ctxCause != nil {
+		return
+	}
+	h.ctxCause = cause
+	if h.cancel != nil {
+		h.cancel(cause)
+	}
+}
 
 // Done is closed when the hold is over: lost, or released.
 func (h *Hold) Done() <-chan struct{} { return h.done }
@@ -251,7 +278,7 @@ func (h *Hold) end(err error) {
 	}
 	// Counted before Done closes: whoever waits on Done sees the count.
 	h.q.Sess.Observer().Ended(h.cfg.Recipe, h.granted, cause)
-	h.cancel(err)
+	h.cancelLocked(err)
 	close(h.done)
 	if h.timer != nil {
 		h.timer.Stop()
@@ -299,7 +326,9 @@ func (h *Hold) monitor() {
 					return
 				}
 				if h.cfg.Revoked != nil && string(data) == RevokeMarker {
-					h.cancel(h.cfg.Revoked) // held until released; Err stays nil
+					h.mu.Lock()
+					h.cancelLocked(h.cfg.Revoked) // held until released; Err stays nil
+					h.mu.Unlock()
 				}
 			}
 		case <-h.kick:
@@ -380,7 +409,7 @@ func (h *Hold) Release(ctx context.Context) error {
 	}
 	if !h.releasing {
 		h.releasing = true
-		h.cancel(h.freed)
+		h.cancelLocked(h.freed)
 	}
 	wasLost := h.err != nil
 	h.mu.Unlock()

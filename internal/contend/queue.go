@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sync"
 
 	"github.com/go-zookeeper/zk"
 
@@ -61,35 +60,19 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 	e.Node, _ = Parse(path.Base(full), []string{kind})
 	reply, seen := q.Sess.TakeCreated(full)
 	e.Suspensions = q.Sess.Suspensions()
+	// Both reads are retried across a connection blip: the node is ours
+	// and stays (a suspension meanwhile is caught by e.Suspensions).
 	var (
 		children []string
 		listErr  error
 		stat     *zk.Stat
 		statErr  error
 	)
-	// Both reads are retried across a connection blip: the node is ours
-	// and stays (a suspension meanwhile is caught by e.Suspensions).
-	listChildren := func() {
-		listErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
-			children, err = q.children(ctx)
-			return err
-		})
-	}
 	if seen && !watch {
-		listChildren()
+		children, listErr = q.retryChildren(ctx)
 		stat = &zk.Stat{Czxid: reply.Czxid, EphemeralOwner: reply.Session}
 	} else {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			listChildren()
-		}()
-		statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
-			stat, e.Watch, _, err = q.stat(ctx, full, watch)
-			return err
-		})
-		wg.Wait()
+		children, stat, listErr, statErr = q.listAndStat(ctx, e, watch)
 	}
 	if err := errors.Join(statErr, listErr); err != nil {
 		q.Discard(ctx, full)
@@ -114,6 +97,22 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 		}
 	}
 	return e, list, nil
+}
+
+// listAndStat lists the parent and reads our node's stat (leaving a watch
+// on it when watch is set, in e.Watch) in parallel.
+func (q *Queue) listAndStat(ctx context.Context, e *Entry, watch bool) (children []string, stat *zk.Stat, listErr, statErr error) {
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		children, listErr = q.retryChildren(ctx)
+	}()
+	statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
+		stat, e.Watch, _, err = q.stat(ctx, e.Path, watch)
+		return err
+	})
+	<-listed
+	return children, stat, listErr, statErr
 }
 
 // lostErr returns the session's end if it is over, else err.
@@ -144,24 +143,26 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 		if err := context.Cause(ctx); err != nil {
 			return "", err // send nothing that would need undoing
 		}
-		res := make(chan created, 1)
-		send := func() {
-			p, err := q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
-			res <- created{p, err}
-		}
-		if ctx.Done() == nil {
-			send() // nothing can cancel the wait: no goroutine needed
-		} else if !q.Sess.Go(send) {
-			return "", core.ErrClosed
-		}
 		var r created
-		select {
-		case r = <-res:
-		case <-ctx.Done():
-			q.discardCreate(ctx, guid, res)
-			return "", context.Cause(ctx)
-		case <-q.Sess.Done():
-			return "", q.Sess.Err() // the node, if any, ends with the session
+		if ctx.Done() == nil {
+			// Nothing can cancel the wait: no goroutine needed.
+			r.path, r.err = q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
+		} else {
+			res := make(chan created, 1)
+			if !q.Sess.Go(func() {
+				p, err := q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
+				res <- created{p, err}
+			}) {
+				return "", core.ErrClosed
+			}
+			select {
+			case r = <-res:
+			case <-ctx.Done():
+				q.discardCreate(ctx, guid, res)
+				return "", context.Cause(ctx)
+			case <-q.Sess.Done():
+				return "", q.Sess.Err() // the node, if any, ends with the session
+			}
 		}
 		switch {
 		case r.err == nil:
@@ -394,6 +395,18 @@ func (q *Queue) deleteGUID(ctx context.Context, guid string) error {
 		}
 	}
 	return nil
+}
+
+// retryChildren lists the parent, waiting out a disconnect.
+func (q *Queue) retryChildren(ctx context.Context) (children []string, err error) {
+	if children, err = q.children(ctx); err == nil || !core.IsTransient(err) {
+		return children, err
+	}
+	err = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
+		children, err = q.children(ctx)
+		return err
+	})
+	return children, err
 }
 
 // children lists the parent; a missing parent is an empty queue.

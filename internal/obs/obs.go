@@ -73,40 +73,47 @@ func (o *Observer) Closed(outcome string) {
 	if !o.on() {
 		return
 	}
-	o.closes.Add(context.Background(), 1, attrs("outcome", outcome))
+	o.closes.Add(context.Background(), 1, attrs("outcome", outcome).add...)
 }
 
 func (o *Observer) on() bool { return o != nil && o.acquisitions != nil }
 
-// attrSets caches the attribute option of each label combination, so
-// recording does not build attribute sets on the hot path.
+// attrSets caches the attribute options of each label combination, so
+// recording builds no attribute set, and no option slice, on the hot path.
 var attrSets struct {
 	sync.RWMutex
-	m map[[4]string]metric.MeasurementOption
+	m map[[4]string]labels
 }
 
-// attrs returns the option for up to two key, value pairs.
-func attrs(kv ...string) metric.MeasurementOption {
+// labels are one label combination's options, as Add and Record take them.
+type labels struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+// attrs returns the options for up to two key, value pairs.
+func attrs(kv ...string) labels {
 	var key [4]string
 	copy(key[:], kv)
 	attrSets.RLock()
-	o, ok := attrSets.m[key]
+	l, ok := attrSets.m[key]
 	attrSets.RUnlock()
 	if ok {
-		return o
+		return l
 	}
 	list := make([]attribute.KeyValue, 0, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		list = append(list, attribute.String(kv[i], kv[i+1]))
 	}
-	o = metric.WithAttributeSet(attribute.NewSet(list...))
+	o := metric.WithAttributeSet(attribute.NewSet(list...))
+	l = labels{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
 	attrSets.Lock()
 	if attrSets.m == nil {
-		attrSets.m = make(map[[4]string]metric.MeasurementOption)
+		attrSets.m = make(map[[4]string]labels)
 	}
-	attrSets.m[key] = o
+	attrSets.m[key] = l
 	attrSets.Unlock()
-	return o
+	return l
 }
 
 // Acquired records the end of an acquisition call that started at start.
@@ -128,8 +135,8 @@ func (o *Observer) Acquired(recipe string, start time.Time, err error, locked, c
 	}
 	a := attrs("recipe", recipe, "outcome", outcome)
 	ctx := context.Background()
-	o.acquisitions.Add(ctx, 1, a)
-	o.acquireWait.Record(ctx, time.Since(start).Seconds(), a)
+	o.acquisitions.Add(ctx, 1, a.add...)
+	o.acquireWait.Record(ctx, time.Since(start).Seconds(), a.rec...)
 }
 
 // Ended records the end of a hold that was granted at granted: released
@@ -146,10 +153,10 @@ func (o *Observer) Ended(recipe string, granted time.Time, cause error) {
 		if why == "max_hold" {
 			how = why // ended by its maximum hold time: not lost
 		} else {
-			o.lost.Add(ctx, 1, attrs("recipe", recipe, "cause", why))
+			o.lost.Add(ctx, 1, attrs("recipe", recipe, "cause", why).add...)
 		}
 	}
-	o.holdTime.Record(ctx, time.Since(granted).Seconds(), attrs("recipe", recipe, "end", how))
+	o.holdTime.Record(ctx, time.Since(granted).Seconds(), attrs("recipe", recipe, "end", how).rec...)
 }
 
 // Released records a Release call's outcome.
@@ -157,7 +164,7 @@ func (o *Observer) Released(recipe, outcome string) {
 	if !o.on() {
 		return
 	}
-	o.releases.Add(context.Background(), 1, attrs("recipe", recipe, "outcome", outcome))
+	o.releases.Add(context.Background(), 1, attrs("recipe", recipe, "outcome", outcome).add...)
 }
 
 // Cleaned records a contender node deleted (or not) by cleanup.
@@ -169,7 +176,7 @@ func (o *Observer) Cleaned(reason string, err error) {
 	if err != nil {
 		outcome = "failed"
 	}
-	o.cleanups.Add(context.Background(), 1, attrs("reason", reason, "outcome", outcome))
+	o.cleanups.Add(context.Background(), 1, attrs("reason", reason, "outcome", outcome).add...)
 }
 
 // Transition records a session state change; suspendedFor is how long the
@@ -180,12 +187,12 @@ func (o *Observer) Transition(state string, cause error, suspendedFor time.Durat
 	}
 	ctx := context.Background()
 	if cause != nil {
-		o.transitions.Add(ctx, 1, attrs("state", state, "cause", Cause(cause)))
+		o.transitions.Add(ctx, 1, attrs("state", state, "cause", Cause(cause)).add...)
 	} else {
-		o.transitions.Add(ctx, 1, attrs("state", state))
+		o.transitions.Add(ctx, 1, attrs("state", state).add...)
 	}
 	if suspendedFor > 0 {
-		o.suspended.Record(ctx, suspendedFor.Seconds(), attrs("end", state))
+		o.suspended.Record(ctx, suspendedFor.Seconds(), attrs("end", state).rec...)
 	}
 }
 
@@ -194,7 +201,7 @@ func (o *Observer) Leadership(event string) {
 	if !o.on() {
 		return
 	}
-	o.leaderChanges.Add(context.Background(), 1, attrs("event", event))
+	o.leaderChanges.Add(context.Background(), 1, attrs("event", event).add...)
 }
 
 // Causes a loss can be attributed to. They are matched by their messages'

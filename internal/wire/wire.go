@@ -190,11 +190,11 @@ type conn struct {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
-	now, boot := time.Now(), clock.Now()
+	boot := clock.Now()
 	c.mu.Lock()
 	switch {
 	case c.handshakeSent.IsZero():
-		c.handshakeSent, c.handshakeBoot = now, boot
+		c.handshakeSent, c.handshakeBoot = time.Now(), boot
 	case len(p) >= 12:
 		xid := int32(binary.BigEndian.Uint32(p[4:8]))
 		op := int32(binary.BigEndian.Uint32(p[8:12]))
