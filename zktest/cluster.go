@@ -42,6 +42,12 @@ type Config struct {
 	// certificates the CA signed authenticate as x509:<subject> (the x509
 	// ACL scheme). zktest's own tools (Conn, Expire) use a plain port.
 	TLS bool
+	// ForceSync makes every server fsync its transaction log before it
+	// acknowledges a write (ZooKeeper's forceSync=yes, its production
+	// default). zktest's default is forceSync=no: tests do not need the
+	// durability and run faster without it. Benchmarks that compare
+	// latencies with production set it.
+	ForceSync bool
 }
 
 func (cfg Config) normalized() Config {

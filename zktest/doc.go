@@ -105,8 +105,9 @@
 // Launched servers listen on 127.0.0.1 on free ports, with tickTime=200ms
 // (Config.TickTime), initLimit=10 and syncLimit=5 ticks (Config.InitLimit,
 // Config.SyncLimit), minSessionTimeout=2·tickTime, maxSessionTimeout=60s
-// (or 20·tickTime if longer), forceSync=no, all 4lw commands whitelisted and
-// no admin server. Empty container nodes are reaped about every second (the
+// (or 20·tickTime if longer), forceSync=no (Config.ForceSync), no limit on
+// connections per client address (maxClientCnxns=0), all 4lw commands
+// whitelisted and no admin server. Empty container nodes are reaped about every second (the
 // server default is a minute). Each server's output goes to server.log in
 // its directory.
 //

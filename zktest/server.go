@@ -127,12 +127,13 @@ syncLimit=%d
 dataDir=%s
 clientPort=%d
 clientPortAddress=127.0.0.1
-forceSync=no
+forceSync=%s
+maxClientCnxns=0
 minSessionTimeout=%d
 maxSessionTimeout=%d
 4lw.commands.whitelist=*
 admin.enableServer=false
-%s`, tickMs, cfg.InitLimit, cfg.SyncLimit, dataDir, ports[3*i], 2*tickMs, maxSession, lines)
+%s`, tickMs, cfg.InitLimit, cfg.SyncLimit, dataDir, ports[3*i], forceSync(cfg), 2*tickMs, maxSession, lines)
 		if err := os.WriteFile(s.cfgPath, []byte(zooCfg), 0o644); err != nil {
 			return nil, err
 		}
@@ -259,4 +260,12 @@ func (s *server) logTail(n int) string {
 func (s *server) logContains(sub string) bool {
 	b, err := os.ReadFile(s.logPath)
 	return err == nil && bytes.Contains(b, []byte(sub))
+}
+
+// forceSync is zoo.cfg's forceSync value for cfg.
+func forceSync(cfg Config) string {
+	if cfg.ForceSync {
+		return "yes"
+	}
+	return "no"
 }
