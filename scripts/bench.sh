@@ -1,38 +1,68 @@
 #!/usr/bin/env bash
-# Runs the lock benchmarks (lock/bench_test.go) in ROUNDS rounds, each round
-# one process with its own 3-node ensemble running every benchmark once, so
-# that a change in machine load hits all benchmarks alike instead of one
-# benchmark's -count repetitions. Prints benchstat's summary and the target
-# ratios: per round (benchmarks of the same round are paired) and their median.
+# Produces every figure in docs/PERFORMANCE.md: our recipes beside
+# go-zookeeper (zk.Lock, or a raw loop) on a 3-node ensemble with fsync on.
 #
-#   scripts/bench.sh                  # ROUNDS=4 BENCHTIME=3s
-#   ROUNDS=6 BENCHTIME=2s scripts/bench.sh
-#   OUT=/tmp/bench.txt scripts/bench.sh   # keep the raw output
+# Two parts, each in rounds. A round is one process with its own ensemble
+# running every benchmark of the part once, so that a change in machine
+# load hits the benchmarks of a round alike; the figures of one round are
+# paired, and the script prints each target ratio per round and the median
+# of those.
+#
+#   - ROUNDS rounds (default 4) of the lock benchmarks (lock/bench_test.go:
+#     uncontended, contended by 4 and 16 sessions, 32 and 256 goroutines on
+#     distinct locks), each for BENCHTIME (default 3s);
+#   - SCALE_ROUNDS rounds (default 2) of the scale benchmarks: 1,000 waiters
+#     on one lock, 10,000 leases on one session (lock/scale_bench_test.go),
+#     100 election candidates: hand-off, and kill -9 of the leader's process
+#     (election/bench_test.go).
+#
+#   scripts/bench.sh                          # about 25 minutes
+#   ROUNDS=6 BENCHTIME=2s SCALE_ROUNDS=1 scripts/bench.sh
+#   PARTS=lock scripts/bench.sh               # the lock rounds only (PARTS=scale: the others)
+#   OUT=/tmp/bench.txt scripts/bench.sh       # keep the raw output
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-4}
 BENCHTIME=${BENCHTIME:-3s}
-BENCH=${BENCH:-.}
+SCALE_ROUNDS=${SCALE_ROUNDS:-2}
+PARTS=${PARTS:-lock scale}
 OUT=${OUT:-$(mktemp /tmp/zkrecipes-bench.XXXXXX)}
 
 ./scripts/ensure-zookeeper.sh
-bin=$(mktemp /tmp/lock.test.XXXXXX)
-trap 'rm -f "$bin"' EXIT
-go test -c -o "$bin" ./lock/
+tmp=$(mktemp -d /tmp/zkrecipes-bench-bin.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+go test -c -o "$tmp/lock.test" ./lock/
+go test -c -o "$tmp/election.test" ./election/
+
+run() { # dir binary regexp benchtime
+	(cd "$1" && "$tmp/$2" -test.run '^$' -test.bench "$3" -test.benchtime "$4" -test.count 1 -test.timeout 60m) |
+		tee -a "$OUT" | grep '^Benchmark' >&2
+}
 
 : >"$OUT"
-for r in $(seq 1 "$ROUNDS"); do
-	echo "round $r/$ROUNDS" >&2
-	(cd lock && "$bin" -test.run '^$' -test.bench "$BENCH" -test.benchtime "$BENCHTIME" -test.count 1) |
-		tee -a "$OUT" | grep '^Benchmark' >&2
-done
+if [[ " $PARTS " == *" lock "* ]]; then
+	for r in $(seq 1 "$ROUNDS"); do
+		echo "lock round $r/$ROUNDS" >&2
+		echo "# round lock $r" >>"$OUT"
+		run lock lock.test '^Benchmark(RawLoop|ZkLock|Mutex|MutexDeadline|Contended.*|ManyLocks.*)$' "$BENCHTIME"
+	done
+fi
+if [[ " $PARTS " == *" scale "* ]]; then
+	for r in $(seq 1 "$SCALE_ROUNDS"); do
+		echo "scale round $r/$SCALE_ROUNDS" >&2
+		echo "# round scale $r" >>"$OUT"
+		run lock lock.test '^Benchmark(Waiters1000|Leases10000)' 1x
+		run election election.test '^Benchmark(Election|ZkLock)Handoff100$' 200x
+		run election election.test '^BenchmarkElectionKill100$' 5x
+	done
+fi
 echo "raw output: $OUT" >&2
 
 if command -v benchstat >/dev/null 2>&1; then
-	benchstat "$OUT" || true
+	grep -v '^# round' "$OUT" | benchstat /dev/stdin || true
 else
-	go run golang.org/x/perf/cmd/benchstat@latest "$OUT" || true
+	grep -v '^# round' "$OUT" | go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da /dev/stdin || true
 fi
 
 awk '
@@ -40,36 +70,81 @@ function median(a, n,    i, j, t) {
 	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
+/^# round/ { round++ }
 /^Benchmark/ {
 	name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
-	if (name == "RawLoop") round++
 	for (i = 3; i < NF; i += 2) v[round, name, $(i + 1)] = $i
 }
-function ratio(label, target, num, den, unit, cmp,    r, n, rs, x, m) {
-	n = 0
+# ratio prints the median over rounds of num/den in unit, against target
+# (cmp ">=" or "<="; target 0: no target).
+function ratio(label, num, den, unit, cmp, target,    r, n, rs, x, m, line, verdict) {
+	n = 0; line = ""
 	for (r = 1; r <= round; r++)
 		if ((r, num, unit) in v && (r, den, unit) in v && v[r, den, unit] > 0) {
 			x = v[r, num, unit] / v[r, den, unit]; rs[++n] = x; line = line sprintf(" %.2f", x)
 		}
 	if (n == 0) return
 	m = median(rs, n)
-	printf "%-44s %6.2fx  target %s %.2f  %s   (rounds:%s)\n", label, m, cmp, target,
-		(cmp == ">=" ? m >= target : m <= target) ? "met" : "MISSED", line
-	line = ""
+	verdict = ""
+	if (target > 0) verdict = sprintf("target %s %.2f  %s", cmp, target, (cmp == ">=" ? m >= target : m <= target) ? "met" : "MISSED")
+	printf "%-58s %7.2fx  %-24s (rounds:%s)\n", label, m, verdict, line
+}
+# value prints the median over rounds of name in unit.
+function value(label, name, unit,    r, n, rs, m, line) {
+	n = 0; line = ""
+	for (r = 1; r <= round; r++)
+		if ((r, name, unit) in v) { rs[++n] = v[r, name, unit]; line = line " " v[r, name, unit] }
+	if (n == 0) return
+	m = median(rs, n)
+	printf "%-58s %9.4g  (rounds:%s)\n", label, m, line
 }
 END {
 	print ""
-	print "ratios (median of per-round ratios):"
-	ratio("Mutex / RawLoop ops/s", 0.95, "Mutex", "RawLoop", "ops/s", ">=")
-	ratio("Mutex / ZkLock ops/s", 0, "Mutex", "ZkLock", "ops/s", ">=")
-	ratio("MutexDeadline / RawLoop ops/s", 0.95, "MutexDeadline", "RawLoop", "ops/s", ">=")
-	ratio("ContendedMutex / ContendedZkLock hand-offs/s", 1.25, "ContendedMutex", "ContendedZkLock", "hand-offs/s", ">=")
-	ratio("Mutex / ZkLock cpu-ns/op", 1, "Mutex", "ZkLock", "cpu-ns/op", "<=")
-	ratio("MutexDeadline / ZkLock cpu-ns/op", 1, "MutexDeadline", "ZkLock", "cpu-ns/op", "<=")
-	ratio("ContendedMutex / ContendedZkLock cpu-ns/op", 1, "ContendedMutex", "ContendedZkLock", "cpu-ns/op", "<=")
-	ratio("Contended16Mutex / Contended16ZkLock hand-offs/s", 1, "Contended16Mutex", "Contended16ZkLock", "hand-offs/s", ">=")
-	ratio("Contended16Mutex / Contended16ZkLock cpu-ns/op", 1, "Contended16Mutex", "Contended16ZkLock", "cpu-ns/op", "<=")
-	ratio("ManyLocksMutex / ManyLocksZkLock ops/s, G=32", 1, "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "ops/s", ">=")
-	ratio("ManyLocksMutex / ManyLocksZkLock ops/s, G=256", 1, "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=")
-	ratio("ManyLocksMutex / ManyLocksZkLock cpu-ns/op, G=256", 1, "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=")
+	print "ratios, ours / go-zookeeper (median of per-round ratios):"
+	ratio("Mutex / ZkLock ops/s", "Mutex", "ZkLock", "ops/s", ">=", 1)
+	ratio("Mutex / ZkLock cpu-ns/op", "Mutex", "ZkLock", "cpu-ns/op", "<=", 1)
+	ratio("MutexDeadline / ZkLock ops/s", "MutexDeadline", "ZkLock", "ops/s", ">=", 1)
+	ratio("MutexDeadline / ZkLock cpu-ns/op", "MutexDeadline", "ZkLock", "cpu-ns/op", "<=", 1)
+	ratio("Mutex / RawLoop ops/s", "Mutex", "RawLoop", "ops/s", ">=", 0)
+	ratio("Mutex / ZkLock p50-ms", "Mutex", "ZkLock", "p50-ms", "<=", 1)
+	ratio("Mutex / ZkLock p99-ms", "Mutex", "ZkLock", "p99-ms", "<=", 1)
+	ratio("Contended (4) hand-offs/s", "ContendedMutex", "ContendedZkLock", "hand-offs/s", ">=", 1)
+	ratio("Contended (4) cpu-ns/op", "ContendedMutex", "ContendedZkLock", "cpu-ns/op", "<=", 1)
+	ratio("Contended (4) handoff-p50-ms", "ContendedMutex", "ContendedZkLock", "handoff-p50-ms", "<=", 1)
+	ratio("Contended (4) handoff-p99-ms", "ContendedMutex", "ContendedZkLock", "handoff-p99-ms", "<=", 1)
+	ratio("Contended (16) hand-offs/s", "Contended16Mutex", "Contended16ZkLock", "hand-offs/s", ">=", 1)
+	ratio("Contended (16) cpu-ns/op", "Contended16Mutex", "Contended16ZkLock", "cpu-ns/op", "<=", 1)
+	ratio("ManyLocks G=32 ops/s", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "ops/s", ">=", 1)
+	ratio("ManyLocks G=32 cpu-ns/op", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "cpu-ns/op", "<=", 1)
+	ratio("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1)
+	ratio("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1)
+	ratio("Waiters1000 hand-offs/s", "Waiters1000Mutex", "Waiters1000ZkLock", "hand-offs/s", ">=", 1)
+	ratio("Waiters1000 cpu-ns/hand-off", "Waiters1000Mutex", "Waiters1000ZkLock", "cpu-ns/hand-off", "<=", 1)
+	ratio("Leases10000 acquire-all-ms (Mutex / raw creates)", "Leases10000Mutex", "Leases10000Raw", "acquire-all-ms", "<=", 0)
+	ratio("Leases10000 release-all-ms (Mutex / raw deletes)", "Leases10000Mutex", "Leases10000Raw", "release-all-ms", "<=", 0)
+	ratio("Election / zk.Lock, 100 candidates: handoffs/s", "ElectionHandoff100", "ZkLockHandoff100", "handoffs/s", ">=", 1)
+	ratio("Election / zk.Lock, 100 candidates: p50-ms", "ElectionHandoff100", "ZkLockHandoff100", "p50-ms", "<=", 1)
+	ratio("Election / zk.Lock, 100 candidates: p99-ms", "ElectionHandoff100", "ZkLockHandoff100", "p99-ms", "<=", 1)
+	print ""
+	print "values (median over rounds):"
+	value("Mutex p50-ms", "Mutex", "p50-ms"); value("Mutex p99-ms", "Mutex", "p99-ms")
+	value("ZkLock p50-ms", "ZkLock", "p50-ms"); value("ZkLock p99-ms", "ZkLock", "p99-ms")
+	value("ContendedMutex handoff-p50-ms", "ContendedMutex", "handoff-p50-ms")
+	value("ContendedMutex handoff-p99-ms", "ContendedMutex", "handoff-p99-ms")
+	value("ContendedZkLock handoff-p50-ms", "ContendedZkLock", "handoff-p50-ms")
+	value("ContendedZkLock handoff-p99-ms", "ContendedZkLock", "handoff-p99-ms")
+	value("Waiters1000Mutex watch-fires/release", "Waiters1000Mutex", "watch-fires/release")
+	value("Waiters1000ZkLock watch-fires/release", "Waiters1000ZkLock", "watch-fires/release")
+	value("Leases10000Mutex B/lease", "Leases10000Mutex", "B/lease")
+	value("Leases10000Raw B/lease", "Leases10000Raw", "B/lease")
+	value("Leases10000Mutex goroutines/lease", "Leases10000Mutex", "goroutines/lease")
+	value("Leases10000Mutex acquire-all-ms", "Leases10000Mutex", "acquire-all-ms")
+	value("Leases10000Raw acquire-all-ms", "Leases10000Raw", "acquire-all-ms")
+	value("Leases10000Mutex release-all-ms", "Leases10000Mutex", "release-all-ms")
+	value("Leases10000Raw release-all-ms", "Leases10000Raw", "release-all-ms")
+	value("ElectionHandoff100 p50-ms", "ElectionHandoff100", "p50-ms")
+	value("ElectionHandoff100 p99-ms", "ElectionHandoff100", "p99-ms")
+	value("ElectionKill100 failover-ms", "ElectionKill100", "failover-ms")
+	value("ElectionKill100 over-timeout-ms", "ElectionKill100", "over-timeout-ms")
+	value("ElectionKill100 max-failover-ms", "ElectionKill100", "max-failover-ms")
 }' "$OUT"
