@@ -19,6 +19,8 @@
 #   scripts/bench.sh                          # about 25 minutes
 #   ROUNDS=6 BENCHTIME=2s SCALE_ROUNDS=1 scripts/bench.sh
 #   PARTS=lock scripts/bench.sh               # the lock rounds only (PARTS=scale: the others)
+#   PARTS=profile scripts/bench.sh            # CPU, block and mutex profiles of the
+#                                             # many-locks case (256 goroutines, one session)
 #   OUT=/tmp/bench.txt scripts/bench.sh       # keep the raw output
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,18 @@ if [[ " $PARTS " == *" scale "* ]]; then
 		run election election.test '^Benchmark(Election|ZkLock)Handoff100$' 200x
 		run election election.test '^BenchmarkElectionKill100$' 5x
 	done
+fi
+if [[ " $PARTS " == *" profile "* ]]; then
+	PROFILES=${PROFILES:-/tmp/zkrecipes-profiles}
+	mkdir -p "$PROFILES"
+	for b in ManyLocksMutex ManyLocksZkLock; do
+		(cd lock && "$tmp/lock.test" -test.run '^$' -test.bench "^Benchmark$b/G=256\$" -test.benchtime "$BENCHTIME" \
+			-test.cpuprofile "$PROFILES/$b.cpu" -test.blockprofile "$PROFILES/$b.block" -test.mutexprofile "$PROFILES/$b.mutex") |
+			grep '^Benchmark' >&2
+		cp "$tmp/lock.test" "$PROFILES/lock.test"
+		go tool pprof -top -nodecount 25 "$PROFILES/lock.test" "$PROFILES/$b.cpu" 2>/dev/null | sed -n '1,32p' >&2
+	done
+	echo "profiles in $PROFILES (go tool pprof $PROFILES/lock.test $PROFILES/<name>.{cpu,block,mutex})" >&2
 fi
 echo "raw output: $OUT" >&2
 
