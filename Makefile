@@ -30,7 +30,7 @@ demo:
 	./scripts/ensure-zookeeper.sh && $(GO) -C cmd run ./zkrecipes demo
 
 bench:
-	./scripts/ensure-zookeeper.sh && $(GO) test -run '^$$' -bench . -benchtime 3s ./lock/
+	./scripts/bench.sh
 
 vet:
 	$(GO) vet ./... && $(GO) -C cmd vet ./...

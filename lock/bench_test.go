@@ -55,19 +55,24 @@ func benchSession(b *testing.B, addr string) *recipes.Session {
 
 // BenchmarkRawLoop is the baseline: what an uncontended lock costs at the
 // least with go-zookeeper: create a protected ephemeral-sequential node,
-// list the parent (to see that we are first), delete the node.
+// list the parent (to see that we are first), delete the node. It also
+// reports each request's latency percentiles (create-p50-ms, ...): where
+// the time of an acquisition goes.
 func BenchmarkRawLoop(b *testing.B) {
 	zkc := benchkit.Cluster(b)
 	conn := benchkit.RawConn(b, benchkit.Follower(b, zkc))
 	dir := zktest.Root(b)
 	benchkit.Mkdirs(b, conn, dir)
 	acl := zk.WorldACL(zk.PermAll)
+	var create, list, del benchkit.Latencies
 	benchkit.Measure(b, "ops/s", func() {
 		for range b.N {
+			t0 := time.Now()
 			p, err := conn.Create(dir+"/_c_"+benchkit.GUID()+"-lock-", nil, zk.FlagEphemeral|zk.FlagSequence, acl)
 			if err != nil {
 				b.Fatal(err)
 			}
+			t1 := time.Now()
 			children, _, err := conn.Children(dir)
 			if err != nil {
 				b.Fatal(err)
@@ -75,11 +80,19 @@ func BenchmarkRawLoop(b *testing.B) {
 			if len(children) != 1 || !strings.HasSuffix(p, "/"+children[0]) {
 				b.Fatalf("not alone: %s among %v", p, children)
 			}
+			t2 := time.Now()
 			if err := conn.Delete(p, -1); err != nil {
 				b.Fatal(err)
 			}
+			create.Add(t1.Sub(t0))
+			list.Add(t2.Sub(t1))
+			del.Add(time.Since(t2))
 		}
 	})
+	// Where the time of an acquire+release goes, request by request.
+	create.Report(b, "create-")
+	list.Report(b, "children-")
+	del.Report(b, "delete-")
 }
 
 // BenchmarkZkLock is go-zookeeper's zk.Lock, uncontended: Lock + Unlock.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -33,12 +34,14 @@ const warmup = 3 * time.Second
 var warmOnce sync.Once
 
 // Cluster returns the ensemble every benchmark of the process shares: 3
-// servers with fsync on (zktest.Config.ForceSync), as in production. The
-// first call runs a create/list/delete loop on every server for 3 s, so
-// that no benchmark pays for the JVMs' JIT warm-up.
+// servers with fsync on (zktest.Config.ForceSync), as in production, or off
+// when $ZKRECIPES_BENCH_FSYNC is "off" (to see what fsync adds to the
+// latencies). The first call runs a create/list/delete loop on every server
+// for 3 s, so that no benchmark pays for the JVMs' JIT warm-up.
 func Cluster(b *testing.B) *zktest.Cluster {
 	b.Helper()
-	zkc := zktest.Shared(b, zktest.Config{Servers: 3, ForceSync: true})
+	fsync := os.Getenv("ZKRECIPES_BENCH_FSYNC") != "off"
+	zkc := zktest.Shared(b, zktest.Config{Servers: 3, ForceSync: fsync})
 	warmOnce.Do(func() { warm(b, zkc) })
 	return zkc
 }
