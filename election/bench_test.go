@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
@@ -58,29 +57,14 @@ const (
 	// benchChildTimeout is the session timeout of BenchmarkElectionKill100's
 	// leader process: what its failover waits for.
 	benchChildTimeout = 2 * time.Second
-	// benchTick is the tickTime of the servers zktest launches (its
-	// default).
-	benchTick = 200 * time.Millisecond
 )
-
-// benchOptions are the options of every benchmark session with timeout.
-func benchOptions(zkc *zktest.Cluster, timeout time.Duration) []recipes.Option {
-	opts := []recipes.Option{
-		recipes.WithSessionTimeout(timeout),
-		recipes.WithLogger(slog.New(slog.DiscardHandler)),
-	}
-	if !zkc.External() {
-		opts = append(opts, recipes.WithServerTickTime(benchTick))
-	}
-	return opts
-}
 
 // benchSessions connects n sessions at once, session i to server i%3
 // alone; b.Cleanup closes them.
 func benchSessions(b *testing.B, zkc *zktest.Cluster, n int) []*recipes.Session {
 	b.Helper()
 	addrs := zkc.Addrs()
-	opts := benchOptions(zkc, benchSessionTimeout)
+	opts := benchkit.SessionOptions(zkc, benchSessionTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sessions := make([]*recipes.Session, n)
@@ -360,7 +344,7 @@ func benchHandoff(b *testing.B, obs *zk.Conn, path string, cands []benchCandidat
 // and the session, and the child's ephemeral node with it, lives until the
 // ensemble leader's session tracker expires it. The tracker works in
 // ticks: every packet from the client (its recipes.Session sends a sync
-// every timeout/12, once the previous one is answered; go-zookeeper pings
+// every (timeout − margin − tickTime)/5, once the previous one is answered; go-zookeeper pings
 // every timeout/3) sets the session's expiry to roundUp(now + timeout),
 // the next multiple of tickTime (200 ms here) strictly after, and the
 // tracker expires a tick's sessions at that tick. A session on a follower
@@ -375,7 +359,8 @@ func benchHandoff(b *testing.B, obs *zk.Conn, path string, cands []benchCandidat
 // of the queue, to see that it is first. Altogether expiry-lag is in
 // (0, 1.5·tickTime] plus one fsynced write, and the candidate's share is a
 // millisecond or two on an idle machine. Counted from the kill, subtract
-// the silence before it: up to timeout/12 plus a sync's round trip, more on
+// the silence before it: up to a sync interval, (timeout − margin −
+// tickTime)/5, plus a sync's round trip, more on
 // a loaded machine. So over-timeout-ms is between −silent-ms and
 // 1.5·tickTime + a write + a round trip: it can be negative.
 func BenchmarkElectionKill100(b *testing.B) {
@@ -536,7 +521,7 @@ type benchChild struct {
 // b.Cleanup kills it if it still runs.
 func benchStartChild(b *testing.B, zkc *zktest.Cluster, path string) *benchChild {
 	b.Helper()
-	tick := benchTick
+	tick := benchkit.ServerTick
 	if zkc.External() {
 		tick = 0
 	}

@@ -20,7 +20,6 @@ package lock_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,14 +37,13 @@ import (
 // benchContenders is the number of sessions in the contended benchmarks.
 const benchContenders = 4
 
-// benchSession opens a recipes.Session to addr only; b.Cleanup closes it.
-func benchSession(b *testing.B, addr string) *recipes.Session {
+// benchSession opens a recipes.Session to addr only, with
+// benchkit.SessionOptions; b.Cleanup closes it.
+func benchSession(b *testing.B, zkc *zktest.Cluster, addr string) *recipes.Session {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := recipes.Connect(ctx, []string{addr},
-		recipes.WithSessionTimeout(benchkit.SessionTimeout),
-		recipes.WithLogger(slog.New(slog.DiscardHandler)))
+	s, err := recipes.Connect(ctx, []string{addr}, benchkit.SessionOptions(zkc, benchkit.SessionTimeout)...)
 	if err != nil {
 		b.Fatalf("recipes.Connect(%s): %v", addr, err)
 	}
@@ -133,7 +131,7 @@ func BenchmarkMutexDeadline(b *testing.B) {
 
 func benchMutex(b *testing.B, ctx context.Context) {
 	zkc := benchkit.Cluster(b)
-	sess := benchSession(b, benchkit.Follower(b, zkc))
+	sess := benchSession(b, zkc, benchkit.Follower(b, zkc))
 	m := lock.NewMutex(sess, zktest.Root(b))
 	lat := new(benchkit.Latencies)
 	benchkit.Measure(b, "ops/s", func() {
@@ -195,7 +193,7 @@ func BenchmarkContendedMutex(b *testing.B) {
 	path := zktest.Root(b)
 	benchLockers := make([]benchLocker, benchContenders)
 	for i := range benchLockers {
-		sess := benchSession(b, zkc.Addrs()[i%len(zkc.Addrs())])
+		sess := benchSession(b, zkc, zkc.Addrs()[i%len(zkc.Addrs())])
 		benchLockers[i] = &benchMutexLocker{m: lock.NewMutex(sess, path)}
 	}
 	benchContended(b, benchLockers)
@@ -296,7 +294,7 @@ func BenchmarkContended16Mutex(b *testing.B) {
 	path := zktest.Root(b)
 	lockers := make([]benchLocker, 16)
 	for i := range lockers {
-		lockers[i] = &benchMutexLocker{m: lock.NewMutex(benchSession(b, zkc.Addrs()[i%len(zkc.Addrs())]), path)}
+		lockers[i] = &benchMutexLocker{m: lock.NewMutex(benchSession(b, zkc, zkc.Addrs()[i%len(zkc.Addrs())]), path)}
 	}
 	benchContended(b, lockers)
 }
@@ -322,7 +320,7 @@ func BenchmarkManyLocksMutex(b *testing.B) {
 	for _, g := range []int{32, 256} {
 		b.Run(fmt.Sprintf("G=%d", g), func(b *testing.B) {
 			zkc := benchkit.Cluster(b)
-			sess := benchSession(b, benchkit.Follower(b, zkc))
+			sess := benchSession(b, zkc, benchkit.Follower(b, zkc))
 			root := zktest.Root(b)
 			benchMany(b, g, func(i int) benchLocker {
 				return &benchMutexLocker{m: lock.NewMutex(sess, fmt.Sprintf("%s/l%d", root, i))}

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"runtime"
 	"strconv"
@@ -70,8 +69,9 @@ const (
 //   - cpu-ns/hand-off: user+sys CPU of this process during the drains,
 //     per hand-off: every session's client, including its background
 //     traffic, which a drain (seconds long) makes a large part of it: a
-//     recipes.Session sends a sync every session timeout/12 (1,200/s for
-//     1,000 sessions at 10 s), a zk.Conn a ping every timeout/3;
+//     recipes.Session sends a sync every (timeout − margin − tick)/5
+//     (570/s for 1,000 sessions at 10 s with the 200 ms tick given), a
+//     zk.Conn a ping every timeout/3 (300/s);
 //   - watch-fires/release: watch notifications the servers delivered
 //     during the drain (mntr zk_sum_node_deleted_watch_count, summed over
 //     the ensemble after a sync on each server), per release that had a
@@ -105,7 +105,7 @@ func BenchmarkWaiters1000Mutex(b *testing.B) {
 	path := zktest.Root(b)
 	benchDrain(b, zkc, func() []benchLocker {
 		sessions := scaleOpen(b, scaleWaiters+1, func(i int) (*recipes.Session, error) {
-			return scaleSession(zkc.Addrs()[i%len(zkc.Addrs())])
+			return scaleSession(zkc, zkc.Addrs()[i%len(zkc.Addrs())])
 		}, func(s *recipes.Session) { s.Close() })
 		lockers := make([]benchLocker, len(sessions))
 		for i, s := range sessions {
@@ -378,7 +378,7 @@ func BenchmarkLeases10000Mutex(b *testing.B) {
 	zkc := benchkit.Cluster(b)
 	addr := benchkit.Follower(b, zkc)
 	dirs := scaleLockDirs(b, benchkit.RawConn(b, addr), zktest.Root(b), scaleLeases)
-	sess := benchSession(b, addr)
+	sess := benchSession(b, zkc, addr)
 	ctx := context.Background()
 	type held struct {
 		m *lock.Mutex
@@ -651,13 +651,11 @@ func scaleRawConn(addr string) (*zk.Conn, error) {
 
 // scaleSession is benchSession for any goroutine: it returns an error
 // rather than failing the benchmark.
-func scaleSession(addr string) (*recipes.Session, error) {
+func scaleSession(zkc *zktest.Cluster, addr string) (*recipes.Session, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), scaleStall)
 	defer cancel()
-	s, err := recipes.Connect(ctx, []string{addr},
-		recipes.WithSessionTimeout(benchkit.SessionTimeout),
-		recipes.WithDialer(scaleDial),
-		recipes.WithLogger(slog.New(slog.DiscardHandler)))
+	opts := append(benchkit.SessionOptions(zkc, benchkit.SessionTimeout), recipes.WithDialer(scaleDial))
+	s, err := recipes.Connect(ctx, []string{addr}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("recipes.Connect(%s): %w", addr, err)
 	}

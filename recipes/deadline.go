@@ -37,15 +37,20 @@ import (
 //
 // The proven instant is the newest such send time; the local deadline is
 // proven + T − margin. Past it the leader may have expired the session, and
-// the Session counts as lost. A Session sends a sync every T/12 so the
-// proof keeps up; a healthy session's proof lags by about D + T/6.
+// the Session counts as lost. A Session sends a sync every I so the proof
+// keeps up: a healthy session's proof lags by about D + 2·I, which must
+// stay below T − margin with room to spare for a slow answer. I is a fifth
+// of that budget, (T − margin − D)/5, so the lag takes 40 % of it: about
+// T/12 when D is unknown (T/2), and less often when WithServerTickTime
+// gives the servers' tick (T/5.7 for a 200 ms tick and T = 10 s).
 //
 // D is the server's tickTime (WithServerTickTime) or, when unknown, T/2:
 // the server never grants a timeout under 2·tickTime unless its operator
 // lowered minSessionTimeout below that.
 
-// syncsPerTimeout is how many syncs a session sends per session timeout.
-const syncsPerTimeout = 12
+// syncShare is the share of the proof's budget, T − margin − D, that one
+// sync interval takes (syncInterval).
+const syncShare = 5
 
 // answered is one answered request that may become proof.
 type answered struct {
@@ -154,12 +159,17 @@ func (s *Session) checkDeadline() {
 	}
 }
 
-// proveLoop sends a sync every T/12 while the session lives, so that the
-// proof of the leader's view keeps up (see above).
+// syncInterval is I, how often the Session sends a sync (see above).
+func (s *Session) syncInterval() time.Duration {
+	return max((s.Timeout()-s.margin()-s.proofDelay())/syncShare, 5*time.Millisecond)
+}
+
+// proveLoop sends a sync every syncInterval while the session lives, so
+// that the proof of the leader's view keeps up (see above).
 func (s *Session) proveLoop() {
 	defer s.wg.Done()
 	for {
-		t := time.NewTimer(max(s.Timeout()/syncsPerTimeout, 5*time.Millisecond))
+		t := time.NewTimer(s.syncInterval())
 		select {
 		case <-t.C:
 		case <-s.done:
@@ -181,7 +191,9 @@ func (s *Session) checkTimings() error {
 	if s.cfg.serverTick > t/2 {
 		return fmt.Errorf("recipes: server tickTime %v is more than half the negotiated session timeout %v (the server grants at least 2·tickTime)", s.cfg.serverTick, t)
 	}
-	if left := t - s.margin() - s.proofDelay() - 2*t/syncsPerTimeout; left <= 0 {
+	// The proof's budget must leave room for a few syncs: at least T/6 (so
+	// syncs go at least every T/30).
+	if left := t - s.margin() - s.proofDelay() - t/6; left <= 0 {
 		return fmt.Errorf("recipes: safety margin %v and proof delay %v leave no time in the negotiated session timeout %v", s.margin(), s.proofDelay(), t)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkrecipes/zkrecipes/recipes"
 	"github.com/zkrecipes/zkrecipes/zktest"
 )
 
@@ -75,6 +77,24 @@ func warm(b *testing.B, zkc *zktest.Cluster) {
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// ServerTick is the tickTime of the servers zktest launches (its default).
+const ServerTick = 200 * time.Millisecond
+
+// SessionOptions are the options of every benchmark recipes.Session: the
+// session timeout, no logging and, on servers zktest launched, their
+// tickTime (recipes.WithServerTickTime, which we recommend: the session
+// then needs fewer syncs to prove its liveness, see docs/PERFORMANCE.md).
+func SessionOptions(zkc *zktest.Cluster, timeout time.Duration) []recipes.Option {
+	opts := []recipes.Option{
+		recipes.WithSessionTimeout(timeout),
+		recipes.WithLogger(slog.New(slog.DiscardHandler)),
+	}
+	if !zkc.External() {
+		opts = append(opts, recipes.WithServerTickTime(ServerTick))
+	}
+	return opts
 }
 
 // Follower returns the address of a follower of zkc: where the
