@@ -48,6 +48,12 @@ type Config struct {
 	// durability and run faster without it. Benchmarks that compare
 	// latencies with production set it.
 	ForceSync bool
+	// ContainerCheck is how often the servers reap empty container nodes
+	// (znode.container.checkIntervalMs): zktest's default is a second, so
+	// that recipes meet vanishing parents in tests; the server's own
+	// default, for production, is a minute. Benchmarks that compare with
+	// clients whose lock parents are persistent set the server's default.
+	ContainerCheck time.Duration
 }
 
 func (cfg Config) normalized() Config {
@@ -62,6 +68,9 @@ func (cfg Config) normalized() Config {
 	}
 	if cfg.InitLimit <= 0 {
 		cfg.InitLimit = defaultInitLimit
+	}
+	if cfg.ContainerCheck <= 0 {
+		cfg.ContainerCheck = time.Second
 	}
 	return cfg
 }

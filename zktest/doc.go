@@ -107,9 +107,9 @@
 // Config.SyncLimit), minSessionTimeout=2·tickTime, maxSessionTimeout=60s
 // (or 20·tickTime if longer), forceSync=no (Config.ForceSync), no limit on
 // connections per client address (maxClientCnxns=0), all 4lw commands
-// whitelisted and no admin server. Empty container nodes are reaped about every second (the
-// server default is a minute). Each server's output goes to server.log in
-// its directory.
+// whitelisted and no admin server. Empty container nodes are reaped about
+// every second (Config.ContainerCheck; the server default is a minute).
+// Each server's output goes to server.log in its directory.
 //
 // Server indexes (Kill, Restart, Pause, ...) are 0-based positions in Addrs.
 package zktest

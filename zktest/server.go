@@ -22,6 +22,8 @@ type server struct {
 	clientAddr string
 	secureAddr string // with Config.TLS
 	inst       *installation
+	// containerCheck is znode.container.checkIntervalMs (Config.ContainerCheck).
+	containerCheck time.Duration
 
 	mu      sync.Mutex
 	pid     int
@@ -96,10 +98,11 @@ func writeConfigs(base string, cfg Config, inst *installation, peer func(i, j in
 	servers := make([]*server, n)
 	for i := 0; i < n; i++ {
 		s := &server{
-			myid:       i + 1,
-			dir:        filepath.Join(base, fmt.Sprintf("server%d", i+1)),
-			clientAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i])),
-			inst:       inst,
+			myid:           i + 1,
+			dir:            filepath.Join(base, fmt.Sprintf("server%d", i+1)),
+			clientAddr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i])),
+			inst:           inst,
+			containerCheck: cfg.ContainerCheck,
 		}
 		s.cfgPath = filepath.Join(s.dir, "zoo.cfg")
 		s.logPath = filepath.Join(s.dir, "server.log")
@@ -170,9 +173,10 @@ func (s *server) start() error {
 		"-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData",
 		"-Djava.net.preferIPv4Stack=true",
 		"-Dzookeeper.jmx.log4j.disable=true",
-		// Reap empty container nodes after about a second instead of a
-		// minute, so that recipes meet vanishing parents in tests.
-		"-Dznode.container.checkIntervalMs=1000",
+		// Reap empty container nodes every Config.ContainerCheck (a
+		// second by default, not a minute), so that recipes meet vanishing
+		// parents in tests.
+		fmt.Sprintf("-Dznode.container.checkIntervalMs=%d", s.containerCheck.Milliseconds()),
 		"-cp", s.inst.classpath,
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain", s.cfgPath)
 	cmd.Dir = s.dir

@@ -36,14 +36,18 @@ const warmup = 3 * time.Second
 var warmOnce sync.Once
 
 // Cluster returns the ensemble every benchmark of the process shares: 3
-// servers with fsync on (zktest.Config.ForceSync), as in production, or off
-// when $ZKRECIPES_BENCH_FSYNC is "off" (to see what fsync adds to the
-// latencies). The first call runs a create/list/delete loop on every server
-// for 3 s, so that no benchmark pays for the JVMs' JIT warm-up.
+// servers configured as in production: fsync on (zktest.Config.ForceSync),
+// or off when $ZKRECIPES_BENCH_FSYNC is "off" (to see what fsync adds to
+// the latencies), and empty container nodes reaped every minute, the
+// server's default (zktest reaps them every second, for tests: our lock
+// parents are containers, zk.Lock's persistent nodes, and a reaped parent
+// costs its next acquisition two more requests). The first call runs a
+// create/list/delete loop on every server for 3 s, so that no benchmark
+// pays for the JVMs' JIT warm-up.
 func Cluster(b *testing.B) *zktest.Cluster {
 	b.Helper()
 	fsync := os.Getenv("ZKRECIPES_BENCH_FSYNC") != "off"
-	zkc := zktest.Shared(b, zktest.Config{Servers: 3, ForceSync: fsync})
+	zkc := zktest.Shared(b, zktest.Config{Servers: 3, ForceSync: fsync, ContainerCheck: time.Minute})
 	warmOnce.Do(func() { warm(b, zkc) })
 	return zkc
 }
