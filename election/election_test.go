@@ -433,7 +433,7 @@ func TestCuratorLeaderLatchCompatible(t *testing.T) {
 	zkc := ensemble(t)
 	root := zktest.Root(t)
 	raw := zkc.Conn(t)
-	mkdirs(t, raw, root)
+	zktest.Mkdirs(t, raw, root)
 
 	// What Curator's LeaderLatch creates: a protected ephemeral-sequential
 	// node "_c_<uuid>-latch-" whose data is the participant id.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
 	"go.uber.org/goleak"
 
 	"github.com/zkrecipes/zkrecipes/election"
@@ -114,19 +113,6 @@ func waitParticipants(t *testing.T, e *election.Election, n int) []election.Lead
 		return len(ps) == n
 	})
 	return ps
-}
-
-// mkdirs creates path and its missing ancestors as persistent nodes.
-func mkdirs(t *testing.T, obs *zk.Conn, path string) {
-	t.Helper()
-	for i := 1; i <= len(path); i++ {
-		if i == len(path) || path[i] == '/' {
-			_, err := obs.Create(path[:i], nil, 0, zk.WorldACL(zk.PermAll))
-			if err != nil && !errors.Is(err, zk.ErrNodeExists) {
-				t.Fatalf("create %s: %v", path[:i], err)
-			}
-		}
-	}
 }
 
 // recvLeader waits for the next value of an Observe channel.

@@ -60,7 +60,7 @@ func BenchmarkRawLoop(b *testing.B) {
 	zkc := benchkit.Cluster(b)
 	conn := benchkit.RawConn(b, benchkit.Follower(b, zkc))
 	dir := zktest.Root(b)
-	benchkit.Mkdirs(b, conn, dir)
+	zktest.Mkdirs(b, conn, dir)
 	acl := zk.WorldACL(zk.PermAll)
 	var create, list, del benchkit.Latencies
 	benchkit.Measure(b, "ops/s", func() {
@@ -175,28 +175,41 @@ func (m *benchMutexLocker) unlock() error { return m.lease.Release(context.Backg
 
 // BenchmarkContendedZkLock: 4 sessions loop zk.Lock Lock/Unlock on one path
 // until b.N acquisitions (hand-offs) are done.
-func BenchmarkContendedZkLock(b *testing.B) {
-	zkc := benchkit.Cluster(b)
-	path := zktest.Root(b)
-	benchLockers := make([]benchLocker, benchContenders)
-	for i := range benchLockers {
-		conn := benchkit.RawConn(b, zkc.Addrs()[i%len(zkc.Addrs())])
-		benchLockers[i] = benchZkLocker{zk.NewLock(conn, path, zk.WorldACL(zk.PermAll))}
-	}
-	benchContended(b, benchLockers)
-}
+func BenchmarkContendedZkLock(b *testing.B) { benchContendedZkLock(b, benchContenders) }
 
 // BenchmarkContendedMutex: 4 sessions loop Mutex Acquire/Release on one
 // path until b.N acquisitions (hand-offs) are done.
-func BenchmarkContendedMutex(b *testing.B) {
+func BenchmarkContendedMutex(b *testing.B) { benchContendedMutex(b, benchContenders) }
+
+// BenchmarkContended16ZkLock and BenchmarkContended16Mutex are the
+// contended pair with 16 sessions on one lock.
+func BenchmarkContended16ZkLock(b *testing.B) { benchContendedZkLock(b, 16) }
+
+func BenchmarkContended16Mutex(b *testing.B) { benchContendedMutex(b, 16) }
+
+// benchContendedZkLock runs n connections, connection i on server i%3, each
+// looping zk.Lock Lock/Unlock on one path.
+func benchContendedZkLock(b *testing.B, n int) {
 	zkc := benchkit.Cluster(b)
 	path := zktest.Root(b)
-	benchLockers := make([]benchLocker, benchContenders)
-	for i := range benchLockers {
-		sess := benchSession(b, zkc, zkc.Addrs()[i%len(zkc.Addrs())])
-		benchLockers[i] = &benchMutexLocker{m: lock.NewMutex(sess, path)}
+	lockers := make([]benchLocker, n)
+	for i, conn := range benchkit.RawConns(b, zkc.Addrs(), n) {
+		lockers[i] = benchZkLocker{zk.NewLock(conn, path, zk.WorldACL(zk.PermAll))}
 	}
-	benchContended(b, benchLockers)
+	benchContended(b, lockers)
+}
+
+// benchContendedMutex runs n sessions, session i on server i%3, each
+// looping Mutex Acquire/Release on one path.
+func benchContendedMutex(b *testing.B, n int) {
+	zkc := benchkit.Cluster(b)
+	path := zktest.Root(b)
+	lockers := make([]benchLocker, n)
+	for i := range lockers {
+		sess := benchSession(b, zkc, zkc.Addrs()[i%len(zkc.Addrs())])
+		lockers[i] = &benchMutexLocker{m: lock.NewMutex(sess, path)}
+	}
+	benchContended(b, lockers)
 }
 
 func benchContended(b *testing.B, benchLockers []benchLocker) {
@@ -274,29 +287,6 @@ func benchLoop(b *testing.B, lockers []benchLocker, unit string, exclusive bool)
 	} else {
 		lat.Report(b, "")
 	}
-}
-
-// BenchmarkContended16ZkLock and BenchmarkContended16Mutex are the
-// contended pair with 16 sessions on one lock.
-func BenchmarkContended16ZkLock(b *testing.B) {
-	zkc := benchkit.Cluster(b)
-	path := zktest.Root(b)
-	lockers := make([]benchLocker, 16)
-	for i := range lockers {
-		conn := benchkit.RawConn(b, zkc.Addrs()[i%len(zkc.Addrs())])
-		lockers[i] = benchZkLocker{zk.NewLock(conn, path, zk.WorldACL(zk.PermAll))}
-	}
-	benchContended(b, lockers)
-}
-
-func BenchmarkContended16Mutex(b *testing.B) {
-	zkc := benchkit.Cluster(b)
-	path := zktest.Root(b)
-	lockers := make([]benchLocker, 16)
-	for i := range lockers {
-		lockers[i] = &benchMutexLocker{m: lock.NewMutex(benchSession(b, zkc, zkc.Addrs()[i%len(zkc.Addrs())]), path)}
-	}
-	benchContended(b, lockers)
 }
 
 // BenchmarkManyLocksZkLock and BenchmarkManyLocksMutex: one connection (one

@@ -20,7 +20,7 @@ import (
 // lock ignores it). It is deleted when the test ends.
 func keepAlive(t *testing.T, obs *zk.Conn, root string) {
 	t.Helper()
-	mkdirs(t, obs, root+"/foreign-keepalive")
+	zktest.Mkdirs(t, obs, root+"/foreign-keepalive")
 	t.Cleanup(func() { _ = obs.Delete(root+"/foreign-keepalive", -1) })
 }
 

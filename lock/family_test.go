@@ -154,7 +154,7 @@ func TestRWMutexCuratorNames(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	obs := zkc.Conn(t)
-	mkParents(t, obs, root)
+	zktest.Mkdirs(t, obs, root)
 	rw := lock.NewRWMutex(zkc.Session(t), root)
 
 	reader, err := obs.Create(root+"/_c_0b7d3a55-1f0e-4c8e-9a57-0c9b4d1e2f30-__READ__", nil,
@@ -385,7 +385,7 @@ func TestGuardedWriteFailsAfterLoss(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	obs := zkc.Conn(t)
-	mkParents(t, obs, root)
+	zktest.Mkdirs(t, obs, root)
 	_, err := obs.Create(root+"/record", []byte("v0"), 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
 
@@ -415,7 +415,7 @@ func TestGuardedWriteRejectedWhenNodeGone(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	obs := zkc.Conn(t)
-	mkParents(t, obs, root)
+	zktest.Mkdirs(t, obs, root)
 	_, err := obs.Create(root+"/record", []byte("v0"), 0, zk.WorldACL(zk.PermAll))
 	require.NoError(t, err)
 	l, err := lock.NewMutex(zkc.Session(t), root+"/lock").Acquire(ctx)
@@ -435,17 +435,4 @@ func lastSegment(p string) string {
 		}
 	}
 	return p
-}
-
-// mkParents creates path and its ancestors as persistent nodes.
-func mkParents(t *testing.T, obs *zk.Conn, path string) {
-	t.Helper()
-	for i := 1; i <= len(path); i++ {
-		if i == len(path) || path[i] == '/' {
-			_, err := obs.Create(path[:i], nil, 0, zk.WorldACL(zk.PermAll))
-			if err != nil && !errors.Is(err, zk.ErrNodeExists) {
-				t.Fatalf("create %s: %v", path[:i], err)
-			}
-		}
-	}
 }

@@ -213,7 +213,7 @@ func TestCreateReplyLost(t *testing.T) {
 		root := zktest.Root(t)
 		ctx := testCtx(t)
 		obs := zkc.Conn(t)
-		mkdirs(t, obs, root) // the only create is our contender's
+		zktest.Mkdirs(t, obs, root) // the only create is our contender's
 		p := zkc.Proxy(t)
 		s1 := p.Session(t, recipes.WithSessionTimeout(timeout))
 		touch(t, s1)
@@ -260,7 +260,7 @@ func TestCreateReplyLost(t *testing.T) {
 		root := zktest.Root(t)
 		ctx := testCtx(t)
 		obs := zkc.Conn(t)
-		mkdirs(t, obs, root)
+		zktest.Mkdirs(t, obs, root)
 		p := zkc.Proxy(t)
 		s1 := p.Session(t, recipes.WithSessionTimeout(timeout))
 		touch(t, s1)
@@ -289,7 +289,7 @@ func TestCreateReplyLost(t *testing.T) {
 		root := zktest.Root(t)
 		ctx := testCtx(t)
 		obs := zkc.Conn(t)
-		mkdirs(t, obs, root)
+		zktest.Mkdirs(t, obs, root)
 		p := zkc.Proxy(t)
 		s1 := p.Session(t, recipes.WithSessionTimeout(timeout))
 		touch(t, s1)

@@ -72,19 +72,6 @@ func nodesOf(t *testing.T, obs *zk.Conn, path string, owner int64) []string {
 	return out
 }
 
-// mkdirs creates path and its missing ancestors as persistent nodes.
-func mkdirs(t *testing.T, obs *zk.Conn, path string) {
-	t.Helper()
-	for i := 1; i <= len(path); i++ {
-		if i == len(path) || path[i] == '/' {
-			_, err := obs.Create(path[:i], nil, 0, zk.WorldACL(zk.PermAll))
-			if err != nil && !errors.Is(err, zk.ErrNodeExists) {
-				t.Fatalf("create %s: %v", path[:i], err)
-			}
-		}
-	}
-}
-
 // waitQueued waits until the lock at m has n contenders, the last of them
 // owned by owner.
 func waitQueued(t *testing.T, m *lock.Mutex, n int, owner int64) {

@@ -306,7 +306,7 @@ func TestForeignChildrenIgnored(t *testing.T) {
 	root := zktest.Root(t)
 	ctx := testCtx(t)
 	obs := zkc.Conn(t)
-	mkdirs(t, obs, root)
+	zktest.Mkdirs(t, obs, root)
 	foreign := map[string][]byte{
 		"foo":                     []byte("foo"),
 		"_c_xyz-other-0000000001": []byte("other recipe"),

@@ -507,7 +507,7 @@ func benchLeases(b *testing.B, addr string, n int, acquire func(i int) error, ch
 // persistent nodes and returns their paths.
 func scaleLockDirs(b *testing.B, conn *zk.Conn, root string, n int) []string {
 	b.Helper()
-	benchkit.Mkdirs(b, conn, root)
+	zktest.Mkdirs(b, conn, root)
 	dirs := make([]string, n)
 	for i := range dirs {
 		dirs[i] = root + "/l" + strconv.Itoa(i)

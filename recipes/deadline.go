@@ -191,8 +191,8 @@ func (s *Session) checkTimings() error {
 	if s.cfg.serverTick > t/2 {
 		return fmt.Errorf("recipes: server tickTime %v is more than half the negotiated session timeout %v (the server grants at least 2·tickTime)", s.cfg.serverTick, t)
 	}
-	// The proof's budget must leave room for a few syncs: at least T/6 (so
-	// syncs go at least every T/30).
+	// The proof's budget must leave room for a few syncs: at least T/6, so
+	// that the sync interval is at least T/30.
 	if left := t - s.margin() - s.proofDelay() - t/6; left <= 0 {
 		return fmt.Errorf("recipes: safety margin %v and proof delay %v leave no time in the negotiated session timeout %v", s.margin(), s.proofDelay(), t)
 	}

@@ -2,6 +2,7 @@ package zktest
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -178,5 +179,19 @@ func SameACL(t testing.TB, want, got []zk.ACL) {
 	w, g := key(want), key(got)
 	if fmt.Sprint(w) != fmt.Sprint(g) {
 		t.Fatalf("zktest: ACL %v, want %v", got, want)
+	}
+}
+
+// Mkdirs creates path and its missing ancestors as persistent nodes (open
+// to all) with conn, and fails t if it cannot.
+func Mkdirs(t testing.TB, conn *zk.Conn, path string) {
+	t.Helper()
+	for i := 1; i <= len(path); i++ {
+		if i == len(path) || path[i] == '/' {
+			_, err := conn.Create(path[:i], nil, 0, zk.WorldACL(zk.PermAll))
+			if err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				t.Fatalf("create %s: %v", path[:i], err)
+			}
+		}
 	}
 }

@@ -7,7 +7,6 @@ package benchkit
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -59,7 +58,7 @@ func warm(b *testing.B, zkc *zktest.Cluster) {
 	errs := make(chan error, 2*len(zkc.Addrs()))
 	for _, addr := range append(zkc.Addrs(), zkc.Addrs()...) {
 		conn := RawConn(b, addr)
-		Mkdirs(b, conn, dir)
+		zktest.Mkdirs(b, conn, dir)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -158,19 +157,6 @@ func RawConns(b *testing.B, addrs []string, n int) []*zk.Conn {
 		}
 	}
 	return conns
-}
-
-// Mkdirs creates p and its ancestors as persistent nodes.
-func Mkdirs(b *testing.B, conn *zk.Conn, p string) {
-	b.Helper()
-	for i := 1; i <= len(p); i++ {
-		if i == len(p) || p[i] == '/' {
-			_, err := conn.Create(p[:i], nil, 0, zk.WorldACL(zk.PermAll))
-			if err != nil && !errors.Is(err, zk.ErrNodeExists) {
-				b.Fatalf("create %s: %v", p[:i], err)
-			}
-		}
-	}
 }
 
 // GUID returns a random 32-hex-digit id, as protected node names carry.
