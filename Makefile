@@ -23,7 +23,7 @@ test:
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $${t%%:*}; \
+		GO=$(GO) ./scripts/fuzz-one.sh $${t%%:*} $${t#*:} $(FUZZTIME); \
 	done
 
 demo:
