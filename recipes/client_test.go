@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zkrecipes/zkrecipes/recipes"
@@ -167,4 +168,31 @@ func TestClientLiveReturnsOnClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Live still waiting after Close")
 	}
+}
+
+// A session whose request is answered with "session expired" while its
+// connection stays open is replaced, as one whose expiry event arrives is.
+func TestClientReplacesSessionOnExpiredReply(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	p := zkc.Proxy(t)
+	c := newClient(t, p.Addrs())
+	ctx := ctxT(t, 30*time.Second)
+	s1, err := c.Live(ctx)
+	require.NoError(t, err)
+	p.FailNextReply(zktest.ErrCodeSessionExpired, zktest.OpExists)
+	_, _, err = s1.Conn().Exists("/")
+	// The caller sees the answer, or the connection closing under it when
+	// the session ends first.
+	require.True(t, errors.Is(err, zk.ErrSessionExpired) || errors.Is(err, zk.ErrConnectionClosed), "exists: %v", err)
+	select {
+	case <-s1.Done():
+	case <-ctx.Done():
+		t.Fatal("the session lived on after an expired reply")
+	}
+	require.ErrorIs(t, s1.Err(), recipes.ErrExpired)
+	s2, err := c.Live(ctx)
+	require.NoError(t, err)
+	require.NotEqual(t, s1.ID(), s2.ID())
+	_, _, err = s2.Conn().Exists("/")
+	require.NoError(t, err)
 }

@@ -47,6 +47,13 @@ import (
 // D is the server's tickTime (WithServerTickTime) or, when unknown, T/2:
 // the server never grants a timeout under 2·tickTime unless its operator
 // lowered minSessionTimeout below that.
+//
+// The argument assumes the session still exists at the leader: the leader
+// answers a follower's sync without looking at the session. A session the
+// ensemble ended can live on at a follower that missed the close on its
+// connection-closing path; the leader then refuses the session's writes
+// with "session expired", and onAnswered ends the Session at the first
+// such answer.
 
 // syncShare is the share of the proof's budget, T − margin − D, that one
 // sync interval takes (syncInterval).
@@ -98,6 +105,10 @@ func (p *proof) answer(a wire.Answer, delay, spacing time.Duration) clock.Instan
 	return p.proven
 }
 
+// errExpiredReply ends a session when a request is answered with "session
+// expired".
+var errExpiredReply = fmt.Errorf("%w (a request was answered so while the connection stayed open)", ErrExpired)
+
 // ZooKeeper reply codes for which the server did not touch the session.
 const (
 	errSessionExpired = -112
@@ -113,6 +124,16 @@ func (s *Session) proofDelay() time.Duration {
 }
 
 func (s *Session) onAnswered(a wire.Answer) {
+	if a.Err == errSessionExpired && a.Op != wire.OpCloseSession {
+		// The leader refused a request because the session is over, on a
+		// connection the server keeps open: a follower can go on answering
+		// the pings (and forwarding the syncs) of a session the ensemble
+		// ended, when the session's close reached it on another path than
+		// the one that closes its connections. The session is over: end it
+		// here, or it would live on with no node and every write failing.
+		s.lose(errExpiredReply)
+		return
+	}
 	t := s.Timeout()
 	s.storeProven(s.proof.answer(a, s.proofDelay(), max(t/200, time.Millisecond)))
 }

@@ -311,3 +311,32 @@ func TestChrootAndDigestACL(t *testing.T) {
 	require.True(t, errors.Is(err, zk.ErrNoAuth), "unauthenticated read of a digest-protected node: %v", err)
 	require.NoError(t, l.Release(ctxT(t, 5*time.Second)))
 }
+
+// A request answered with "session expired" on a connection the server
+// keeps open ends the session at once: a follower can go on answering the
+// pings of a session the ensemble already ended (its close reached the
+// follower on a path that does not close connections), and a session that
+// waited for go-zookeeper's expiry event would live on with no nodes and
+// every write refused.
+func TestExpiredReplyEndsSession(t *testing.T) {
+	zkc := zktest.Shared(t, zktest.Config{})
+	root := zktest.Root(t)
+	zktest.Mkdirs(t, zkc.Conn(t), root)
+	p := zkc.Proxy(t)
+	s := p.Session(t)
+	events := s.Subscribe(ctxT(t, 30*time.Second))
+	failed := p.FailNextReply(zktest.ErrCodeSessionExpired, zktest.CreateOps...)
+	_, err := s.Conn().Create(root+"/n", nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+	// The caller sees the answer, or the connection closing under it when
+	// the session ends first.
+	require.True(t, errors.Is(err, zk.ErrSessionExpired) || errors.Is(err, zk.ErrConnectionClosed), "create: %v", err)
+	select {
+	case <-failed:
+	default:
+		t.Fatal("the reply was not rewritten")
+	}
+	ev := waitState(t, events, recipes.StateLost, 5*time.Second)
+	require.ErrorIs(t, ev.Err, recipes.ErrExpired)
+	require.ErrorIs(t, context.Cause(s.Context()), recipes.ErrExpired)
+	require.Equal(t, zktest.Pass, p.Mode(), "the connection was never cut")
+}

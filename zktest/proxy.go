@@ -71,12 +71,16 @@ const (
 	OpCreateTTL       int32 = 21
 )
 
+// ErrCodeSessionExpired is the reply error code of zk.ErrSessionExpired,
+// for Proxy.FailNextReply.
+const ErrCodeSessionExpired int32 = -112
+
 // CreateOps are the opcodes of all requests that create a node.
 var CreateOps = []int32{OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpMulti}
 
 // Proxy is a TCP proxy in front of a cluster with one listener per server.
-// Clients connected through it can be partitioned, reset or made to lose
-// replies. It is closed, and all its goroutines waited for, by t.Cleanup.
+// Clients connected through it can be partitioned, reset, made to lose
+// replies or have one refused. It is closed, and all its goroutines waited for, by t.Cleanup.
 type Proxy struct {
 	tick    time.Duration                           // the cluster's tickTime, for Session; 0 when unknown
 	withTLS func([]recipes.Option) []recipes.Option // the cluster's TLS, for Session
@@ -102,6 +106,7 @@ type Proxy struct {
 
 type dropRequest struct {
 	ops  []int32 // empty: any request
+	code int32   // 0: drop the reply and reset; else the error code it gets
 	done chan struct{}
 }
 
@@ -206,6 +211,24 @@ func (p *Proxy) Set(m Mode) {
 // replaces an armed one.
 func (p *Proxy) DropNextReply(ops ...int32) <-chan struct{} {
 	d := &dropRequest{ops: append([]int32(nil), ops...), done: make(chan struct{})}
+	p.mu.Lock()
+	p.drop = d
+	p.mu.Unlock()
+	return d.done
+}
+
+// FailNextReply arms a one-shot fault: the next reply to a client request
+// whose opcode is in ops (any request if ops is empty; pings and watch
+// events never match) reaches the client with its error code replaced by
+// code and its body removed, the form in which a server refuses a request.
+// The connection stays open. With code -112 (zk.ErrSessionExpired) it plays
+// a follower that still serves a connection of a session the ensemble has
+// already ended: the leader refuses the session's requests while the
+// follower answers its pings. The returned channel is closed when it
+// happened. It replaces an armed DropNextReply or FailNextReply. Code 0
+// is DropNextReply.
+func (p *Proxy) FailNextReply(code int32, ops ...int32) <-chan struct{} {
+	d := &dropRequest{ops: append([]int32(nil), ops...), code: code, done: make(chan struct{})}
 	p.mu.Lock()
 	p.drop = d
 	p.mu.Unlock()
@@ -400,8 +423,11 @@ func (pc *proxyConn) pump(fromClient bool) {
 			xid := int32(binary.BigEndian.Uint32(msg[4:8]))
 			if fromClient {
 				pc.notePending(xid, int32(binary.BigEndian.Uint32(msg[8:12])))
-			} else if pc.takeDrop(xid) {
-				return // reset by the deferred pc.reset
+			} else if d := pc.takeFault(xid); d != nil {
+				if d.code == 0 {
+					return // reset by the deferred pc.reset
+				}
+				msg = failedReply(msg, d.code)
 			}
 		}
 
@@ -466,11 +492,11 @@ func (pc *proxyConn) notePending(xid, op int32) {
 	pc.mu.Unlock()
 }
 
-// takeDrop reports whether the reply with xid must be dropped, disarming
-// the proxy's DropNextReply if so.
-func (pc *proxyConn) takeDrop(xid int32) bool {
+// takeFault returns the armed DropNextReply or FailNextReply if the reply
+// with xid must suffer it, disarming it.
+func (pc *proxyConn) takeFault(xid int32) *dropRequest {
 	if xid <= 0 {
-		return false // watch events (-1), pings (-2), ...
+		return nil // watch events (-1), pings (-2), ...
 	}
 	pc.mu.Lock()
 	op, known := pc.pending[xid]
@@ -480,9 +506,22 @@ func (pc *proxyConn) takeDrop(xid int32) bool {
 	defer pc.p.mu.Unlock()
 	d := pc.p.drop
 	if d == nil || !known || (len(d.ops) > 0 && !slices.Contains(d.ops, op)) {
-		return false
+		return nil
 	}
 	pc.p.drop = nil
 	close(d.done)
-	return true
+	return d
+}
+
+// failedReply returns the reply frame msg (length, xid, zxid, error code,
+// body) with its error code set to code and no body.
+func failedReply(msg []byte, code int32) []byte {
+	if len(msg) < 16 {
+		return msg // not a reply frame
+	}
+	out := make([]byte, 20)
+	binary.BigEndian.PutUint32(out[0:4], 16)
+	copy(out[4:16], msg[4:16]) // xid, zxid
+	binary.BigEndian.PutUint32(out[16:20], uint32(code))
+	return out
 }
