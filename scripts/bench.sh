@@ -2,11 +2,13 @@
 # Produces every figure in docs/PERFORMANCE.md: our recipes beside
 # go-zookeeper (zk.Lock, or a raw loop) on a 3-node ensemble with fsync on.
 #
-# Two parts, each in rounds. A round is one process with its own ensemble
-# running every benchmark of the part once, so that a change in machine
-# load hits the benchmarks of a round alike; the figures of one round are
-# paired, and the script prints each target ratio per round and the median
-# of those.
+# Two parts, each in rounds. A round runs every benchmark of the part once,
+# so that a change in machine load hits the benchmarks of a round alike; the
+# figures of one round are paired, and the script prints each target ratio
+# per round and the median of those. In a lock round each side (ours,
+# go-zookeeper's) runs in a process with an ensemble of its own, in the same
+# positions, and the two swap places from one round to the next. A scale
+# round is one process with its own ensemble.
 #
 #   - ROUNDS rounds (default 4) of the lock benchmarks (lock/bench_test.go:
 #     uncontended, contended by 4 and 16 sessions, 32 and 256 goroutines on
@@ -47,7 +49,19 @@ if [[ " $PARTS " == *" lock "* ]]; then
 	for r in $(seq 1 "$ROUNDS"); do
 		echo "lock round $r/$ROUNDS" >&2
 		echo "# round lock $r" >>"$OUT"
-		run lock lock.test '^Benchmark(RawLoop|ZkLock|Mutex|MutexDeadline|Contended.*|ManyLocks.*)$' "$BENCHTIME"
+		# Each side runs in a process (and on an ensemble) of its own, in
+		# the same positions; odd rounds run go-zookeeper's side first, even
+		# rounds ours, so neither always gets the fresher ensemble or the
+		# quieter minutes.
+		theirs='^Benchmark(RawLoop|ZkLock|ContendedZkLock|Contended16ZkLock|ManyLocksZkLock)$'
+		ours='^Benchmark(Mutex|MutexDeadline|ContendedMutex|Contended16Mutex|ManyLocksMutex)$'
+		if ((r % 2)); then
+			run lock lock.test "$theirs" "$BENCHTIME"
+			run lock lock.test "$ours" "$BENCHTIME"
+		else
+			run lock lock.test "$ours" "$BENCHTIME"
+			run lock lock.test "$theirs" "$BENCHTIME"
+		fi
 	done
 fi
 if [[ " $PARTS " == *" scale "* ]]; then

@@ -5,9 +5,10 @@
 package contend
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,7 +68,7 @@ func Sorted(children []string, kinds []string) []Node {
 			out = append(out, n)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	slices.SortFunc(out, func(a, b Node) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
 
