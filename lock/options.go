@@ -55,7 +55,9 @@ func WithLossPolicy(p recipes.LossPolicy) Option {
 
 // WithNodeWatch makes each lease watch its own node, so it is lost at once
 // (with ErrNodeDeleted) when another client deletes the node, for example
-// an operator breaking the lock. It costs one more read per acquisition and
+// an operator breaking the lock, or when the ensemble ended the session
+// while a follower goes on serving its connection (docs/ZOOKEEPER.md). It
+// costs one more read per acquisition and
 // one more watch notification per release; without it such a deletion is
 // noticed only when a LoseOnSessionEnd lease re-validates after a reconnect
 // (the next holder's larger token still fences the old one).
