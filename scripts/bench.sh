@@ -8,8 +8,8 @@
 # per round and the median of those. In a lock round each side (ours,
 # go-zookeeper's) runs in a process with an ensemble of its own, both
 # beginning with the same raw loop, and the two swap places from one round
-# to the next. A scale
-# round is one process with its own ensemble.
+# to the next. The scale rounds do the same (the kill benchmark, which has
+# no go-zookeeper side, runs last).
 #
 #   - ROUNDS rounds (default 4) of the lock benchmarks (lock/bench_test.go:
 #     uncontended, contended by 4 and 16 sessions, 32 and 256 goroutines on
@@ -70,8 +70,17 @@ if [[ " $PARTS " == *" scale "* ]]; then
 	for r in $(seq 1 "$SCALE_ROUNDS"); do
 		echo "scale round $r/$SCALE_ROUNDS" >&2
 		echo "# round scale $r" >>"$OUT"
-		run lock lock.test '^Benchmark(Waiters1000|Leases10000)' 1x
-		run election election.test '^Benchmark(Election|ZkLock)Handoff100$' 200x
+		# As in the lock rounds, each side in processes of its own, in the
+		# same positions, swapping places every round.
+		scale_theirs() {
+			run lock lock.test '^Benchmark(Waiters1000ZkLock|Leases10000Raw)$' 1x
+			run election election.test '^BenchmarkZkLockHandoff100$' 200x
+		}
+		scale_ours() {
+			run lock lock.test '^Benchmark(Waiters1000Mutex|Leases10000Mutex)$' 1x
+			run election election.test '^BenchmarkElectionHandoff100$' 200x
+		}
+		if ((r % 2)); then scale_theirs; scale_ours; else scale_ours; scale_theirs; fi
 		run election election.test '^BenchmarkElectionKill100$' 5x
 	done
 fi
