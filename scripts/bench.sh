@@ -66,20 +66,21 @@ if [[ " $PARTS " == *" lock "* ]]; then
 		fi
 	done
 fi
+# The two sides of a scale round.
+scale_theirs() {
+	run lock lock.test '^Benchmark(Waiters1000ZkLock|Leases10000Raw)$' 1x
+	run election election.test '^BenchmarkZkLockHandoff100$' 200x
+}
+scale_ours() {
+	run lock lock.test '^Benchmark(Waiters1000Mutex|Leases10000Mutex)$' 1x
+	run election election.test '^BenchmarkElectionHandoff100$' 200x
+}
 if [[ " $PARTS " == *" scale "* ]]; then
 	for r in $(seq 1 "$SCALE_ROUNDS"); do
 		echo "scale round $r/$SCALE_ROUNDS" >&2
 		echo "# round scale $r" >>"$OUT"
-		# As in the lock rounds, each side in processes of its own, in the
+		# As in the lock rounds: each side in processes of its own, in the
 		# same positions, swapping places every round.
-		scale_theirs() {
-			run lock lock.test '^Benchmark(Waiters1000ZkLock|Leases10000Raw)$' 1x
-			run election election.test '^BenchmarkZkLockHandoff100$' 200x
-		}
-		scale_ours() {
-			run lock lock.test '^Benchmark(Waiters1000Mutex|Leases10000Mutex)$' 1x
-			run election election.test '^BenchmarkElectionHandoff100$' 200x
-		}
 		if ((r % 2)); then scale_theirs; scale_ours; else scale_ours; scale_theirs; fi
 		run election election.test '^BenchmarkElectionKill100$' 5x
 	done

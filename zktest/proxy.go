@@ -80,7 +80,8 @@ var CreateOps = []int32{OpCreate, OpCreate2, OpCreateContainer, OpCreateTTL, OpM
 
 // Proxy is a TCP proxy in front of a cluster with one listener per server.
 // Clients connected through it can be partitioned, reset, made to lose
-// replies or have one refused. It is closed, and all its goroutines waited for, by t.Cleanup.
+// replies or have one refused. It is closed, and all its goroutines
+// waited for, by t.Cleanup.
 type Proxy struct {
 	tick    time.Duration                           // the cluster's tickTime, for Session; 0 when unknown
 	withTLS func([]recipes.Option) []recipes.Option // the cluster's TLS, for Session
@@ -94,7 +95,7 @@ type Proxy struct {
 	changed chan struct{} // closed and replaced on every mode change
 	conns   map[*proxyConn]struct{}
 	closed  bool
-	drop    *dropRequest
+	fault   *replyFault
 
 	// peer makes a proxy for a link between two servers (Config.PeerProxies):
 	// bytes are copied as they come (the quorum protocols are not
@@ -104,7 +105,7 @@ type Proxy struct {
 	electionHeader bool
 }
 
-type dropRequest struct {
+type replyFault struct {
 	ops  []int32 // empty: any request
 	code int32   // 0: drop the reply and reset; else the error code it gets
 	done chan struct{}
@@ -210,11 +211,7 @@ func (p *Proxy) Set(m Mode) {
 // server. The returned channel is closed when it happened. A second call
 // replaces an armed one.
 func (p *Proxy) DropNextReply(ops ...int32) <-chan struct{} {
-	d := &dropRequest{ops: append([]int32(nil), ops...), done: make(chan struct{})}
-	p.mu.Lock()
-	p.drop = d
-	p.mu.Unlock()
-	return d.done
+	return p.arm(&replyFault{ops: append([]int32(nil), ops...), done: make(chan struct{})})
 }
 
 // FailNextReply arms a one-shot fault: the next reply to a client request
@@ -228,11 +225,15 @@ func (p *Proxy) DropNextReply(ops ...int32) <-chan struct{} {
 // happened. It replaces an armed DropNextReply or FailNextReply. Code 0
 // is DropNextReply.
 func (p *Proxy) FailNextReply(code int32, ops ...int32) <-chan struct{} {
-	d := &dropRequest{ops: append([]int32(nil), ops...), code: code, done: make(chan struct{})}
+	return p.arm(&replyFault{ops: append([]int32(nil), ops...), code: code, done: make(chan struct{})})
+}
+
+// arm makes f the proxy's one armed reply fault, replacing any other.
+func (p *Proxy) arm(f *replyFault) <-chan struct{} {
 	p.mu.Lock()
-	p.drop = d
+	p.fault = f
 	p.mu.Unlock()
-	return d.done
+	return f.done
 }
 
 // Close stops the listeners, resets all connections and waits for the
@@ -494,7 +495,7 @@ func (pc *proxyConn) notePending(xid, op int32) {
 
 // takeFault returns the armed DropNextReply or FailNextReply if the reply
 // with xid must suffer it, disarming it.
-func (pc *proxyConn) takeFault(xid int32) *dropRequest {
+func (pc *proxyConn) takeFault(xid int32) *replyFault {
 	if xid <= 0 {
 		return nil // watch events (-1), pings (-2), ...
 	}
@@ -504,11 +505,11 @@ func (pc *proxyConn) takeFault(xid int32) *dropRequest {
 	pc.mu.Unlock()
 	pc.p.mu.Lock()
 	defer pc.p.mu.Unlock()
-	d := pc.p.drop
+	d := pc.p.fault
 	if d == nil || !known || (len(d.ops) > 0 && !slices.Contains(d.ops, op)) {
 		return nil
 	}
-	pc.p.drop = nil
+	pc.p.fault = nil
 	close(d.done)
 	return d
 }
