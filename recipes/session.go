@@ -140,6 +140,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 	s.dialer = &wire.Dialer{
 		Dial:             cfg.dial,
 		HandshakeTimeout: cfg.handshakeTimeout,
+		QuietPings:       true, // proveLoop's syncs keep the session touched
 		Hooks: wire.Hooks{
 			Handshake: s.onHandshake,
 			Answered:  func(a wire.Answer) { s.onAnswered(a); s.noteAnswer(a) },

@@ -340,3 +340,37 @@ func TestExpiredReplyEndsSession(t *testing.T) {
 	require.ErrorIs(t, context.Cause(s.Context()), recipes.ErrExpired)
 	require.Equal(t, zktest.Pass, p.Mode(), "the connection was never cut")
 }
+
+// TestProofSyncsReplacePings: an idle Session's proof syncs keep its session
+// touched and its connection fed, so go-zookeeper's own pings are dropped
+// (a zk.Conn through another proxy, with the same timeout, pings every
+// third of it); the session outlives several timeouts without a hitch.
+func TestProofSyncsReplacePings(t *testing.T) {
+	const timeout = 2 * time.Second
+	zkc := zktest.Shared(t, zktest.Config{})
+	ours, theirs := zkc.Proxy(t), zkc.Proxy(t)
+	s := ours.Session(t, recipes.WithSessionTimeout(timeout))
+	events := s.Subscribe(ctxT(t, time.Minute))
+	raw := theirs.Conn(t, zktest.ConnSessionTimeout(timeout))
+	_, _, err := raw.Exists("/")
+	require.NoError(t, err)
+
+	// Three session timeouts' worth of syncs (one every (T−margin−tick)/5).
+	require.Eventually(t, func() bool { return ours.Requests(zktest.OpSync) >= 3*5 },
+		30*time.Second, 10*time.Millisecond, "the session's proof syncs")
+	require.GreaterOrEqual(t, theirs.Requests(zktest.OpPing), 3,
+		"control: a zk.Conn pings every third of its timeout")
+	// At most one, should the first ping come before the first sync.
+	require.LessOrEqual(t, ours.Requests(zktest.OpPing), 1, "pings sent while syncs flowed")
+	require.NoError(t, s.Err())
+	require.True(t, s.State().Live())
+	for {
+		select {
+		case ev := <-events:
+			require.Contains(t, []recipes.State{recipes.StateConnected}, ev.State, "event %v", ev)
+			continue
+		default:
+		}
+		break
+	}
+}

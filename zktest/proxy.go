@@ -65,6 +65,7 @@ const (
 	OpSetData         int32 = 5
 	OpGetChildren2    int32 = 12
 	OpSync            int32 = 9
+	OpPing            int32 = 11
 	OpMulti           int32 = 14
 	OpCreate2         int32 = 15
 	OpCreateContainer int32 = 19
@@ -96,6 +97,7 @@ type Proxy struct {
 	conns   map[*proxyConn]struct{}
 	closed  bool
 	fault   *replyFault
+	sent    map[int32]int // requests from clients, by opcode
 
 	// peer makes a proxy for a link between two servers (Config.PeerProxies):
 	// bytes are copied as they come (the quorum protocols are not
@@ -234,6 +236,23 @@ func (p *Proxy) arm(f *replyFault) <-chan struct{} {
 	p.fault = f
 	p.mu.Unlock()
 	return f.done
+}
+
+// Requests returns how many requests with opcode op (OpPing, OpSync, ...)
+// clients have sent through the proxy so far.
+func (p *Proxy) Requests(op int32) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent[op]
+}
+
+func (p *Proxy) count(op int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent == nil {
+		p.sent = make(map[int32]int)
+	}
+	p.sent[op]++
 }
 
 // Close stops the listeners, resets all connections and waits for the
@@ -423,7 +442,9 @@ func (pc *proxyConn) pump(fromClient bool) {
 		if framed && len(msg) >= 12 {
 			xid := int32(binary.BigEndian.Uint32(msg[4:8]))
 			if fromClient {
-				pc.notePending(xid, int32(binary.BigEndian.Uint32(msg[8:12])))
+				op := int32(binary.BigEndian.Uint32(msg[8:12]))
+				pc.p.count(op)
+				pc.notePending(xid, op)
 			} else if d := pc.takeFault(xid); d != nil {
 				if d.code == 0 {
 					return // reset by the deferred pc.reset

@@ -74,7 +74,10 @@ type Dialer struct {
 	// are clamped to it) so a wedged server cannot hold the client for
 	// go-zookeeper's 10·recvTimeout. Zero means no clamp.
 	HandshakeTimeout time.Duration
-	Hooks            Hooks
+	// QuietPings drops go-zookeeper's pings on a connection that wrote a
+	// sync less than a ping interval ago (see conn.Write).
+	QuietPings bool
+	Hooks      Hooks
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -179,7 +182,9 @@ type conn struct {
 	reported      bool   // a failed handshake was reported to Hooks.Failed
 	pending       []sent // requests awaiting a reply from next on, oldest first
 	next          int
-	session       int64 // granted by this connection's handshake
+	session       int64         // granted by this connection's handshake
+	pingEvery     time.Duration // go-zookeeper's ping interval, from the handshake
+	lastSync      clock.Instant // when this connection last wrote a sync
 
 	// read-side frame parser (only touched by the single reader goroutine)
 	lenBuf  [4]byte
@@ -189,6 +194,20 @@ type conn struct {
 	head    []byte
 }
 
+// Write records each request's send time. With QuietPings it drops a ping
+// when the connection wrote a sync less than a ping interval ago.
+//
+// go-zookeeper pings every third of the session timeout whatever else it
+// sends, to keep the session touched and its own read deadline (two
+// thirds of the timeout since the last reply) fed. A Session sends a sync
+// more often than that (its proof interval is at most a fifth of the
+// timeout), and a sync does both jobs: it touches the session and is
+// answered. While syncs flow the pings only double the idle traffic, of
+// every session, at the servers too. When a sync goes unanswered (the
+// server we talk to lost the leader) the pings after it are dropped too,
+// for a ping interval, so go-zookeeper's read deadline can pass: it then
+// moves to another server, as the Session would want anyway (its local
+// deadline cannot be proven through that server).
 func (c *conn) Write(p []byte) (int, error) {
 	boot := clock.Now()
 	c.mu.Lock()
@@ -198,6 +217,13 @@ func (c *conn) Write(p []byte) (int, error) {
 	case len(p) >= 12:
 		xid := int32(binary.BigEndian.Uint32(p[4:8]))
 		op := int32(binary.BigEndian.Uint32(p[8:12]))
+		switch {
+		case op == OpSync:
+			c.lastSync = boot
+		case op == OpPing && c.d.QuietPings && c.lastSync != 0 && boot.Sub(c.lastSync) < c.pingEvery:
+			c.mu.Unlock()
+			return len(p), nil
+		}
 		c.pending = append(c.pending, sent{xid, op, boot})
 	}
 	c.mu.Unlock()
@@ -300,6 +326,7 @@ func (c *conn) frame() {
 		at := c.handshakeBoot
 		h, ok := parseConnectResponse(c.head)
 		c.session = h.SessionID
+		c.pingEvery = h.Timeout / 3 // go-zookeeper: recvTimeout/2, recvTimeout = 2/3 of the timeout
 		c.mu.Unlock()
 		if ok && c.d.Hooks.Handshake != nil {
 			h.Sent = at
