@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,9 +63,21 @@ func Parse(name string, kinds []string) (Node, bool) {
 
 // Sorted parses children and returns the contenders of kinds in queue order.
 func Sorted(children []string, kinds []string) []Node {
-	out := make([]Node, 0, len(children))
+	return sortedUpTo(children, kinds, math.MaxInt64, len(children))
+}
+
+// SortedUpTo is Sorted restricted to the contenders whose sequence number
+// is at most seq: a waiter's own node and those ahead of it, which are all
+// that decide whether it is blocked. In a long queue most contenders are
+// behind: they are parsed and dropped, not sorted.
+func SortedUpTo(children []string, kinds []string, seq int64) []Node {
+	return sortedUpTo(children, kinds, seq, 0)
+}
+
+func sortedUpTo(children []string, kinds []string, seq int64, capacity int) []Node {
+	out := make([]Node, 0, capacity)
 	for _, c := range children {
-		if n, ok := Parse(c, kinds); ok {
+		if n, ok := Parse(c, kinds); ok && n.Seq <= seq {
 			out = append(out, n)
 		}
 	}

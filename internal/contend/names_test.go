@@ -48,6 +48,20 @@ func TestSortedIgnoresForeignAndOrdersBySeq(t *testing.T) {
 	require.Equal(t, []string{"_c_a-lock-0000000002", "lock-0000000005", "_c_b-lock-0000000010"}, names)
 }
 
+// SortedUpTo keeps our node and those ahead of it, in queue order.
+func TestSortedUpToDropsThoseBehind(t *testing.T) {
+	children := []string{
+		"_c_b-lock-0000000010", "ready", "_c_a-lock-0000000002", "lock-0000000005", "_c_c-lock-0000000007",
+	}
+	var names []string
+	for _, n := range SortedUpTo(children, []string{"lock-"}, 5) {
+		names = append(names, n.Name)
+	}
+	require.Equal(t, []string{"_c_a-lock-0000000002", "lock-0000000005"}, names)
+	require.Empty(t, SortedUpTo(children, []string{"lock-"}, 1))
+	require.Equal(t, Sorted(children, []string{"lock-"}), SortedUpTo(children, []string{"lock-"}, 10))
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add("_c_0123-lock-0000000042")
 	f.Add("lock-99999999999")

@@ -11,7 +11,8 @@ import (
 )
 
 // Blocker returns the contender that blocks list[me], or ok=false when
-// list[me] may proceed. It sees only contenders below me in a sorted list.
+// list[me] may proceed. It looks only at the contenders below me in a
+// sorted list: Wait may pass a list that ends at me.
 type Blocker func(list []Node, me int) (blocker Node, ok bool)
 
 // Predecessor blocks on the immediate predecessor: a mutex, a write lock.
@@ -109,7 +110,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 			}
 		}
 		susp = q.Sess.Suspensions()
-		if list, err = q.relist(ctx); err != nil {
+		if list, err = q.relistUpTo(ctx, e.Node.Seq); err != nil {
 			return susp, err
 		}
 		fresh = true
@@ -150,13 +151,18 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 	return !exists, nil
 }
 
-// relist re-reads the queue, waiting out a disconnect.
-func (q *Queue) relist(ctx context.Context) ([]Node, error) {
+// relistUpTo re-reads the queue up to sequence number seq (our node and
+// those ahead of it: a Blocker looks at no others), waiting out a
+// disconnect.
+func (q *Queue) relistUpTo(ctx context.Context, seq int64) ([]Node, error) {
 	var list []Node
 	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
-		var err error
-		list, err = q.List(ctx)
-		return err
+		children, err := q.children(ctx)
+		if err != nil {
+			return q.wrap("list", err)
+		}
+		list = SortedUpTo(children, q.Kinds, seq)
+		return nil
 	})
 	return list, err
 }
