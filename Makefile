@@ -14,7 +14,8 @@ GO ?= go
 # still written, unminimized).
 FUZZTIME ?= 15s
 FUZZ_TARGETS = ./recipes:FuzzParseToken ./recipes:FuzzValidatePath ./recipes:FuzzServerAddress \
-	./fence:FuzzFromHeader ./internal/wire:FuzzFrames ./internal/contend:FuzzParse
+	./fence:FuzzFromHeader ./internal/wire:FuzzFrames ./internal/contend:FuzzParse \
+	./internal/contend:FuzzSortedUpTo
 
 # The library, then the tools' module (cmd/: the CLI and the verification suite).
 test:

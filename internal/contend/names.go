@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -76,7 +77,17 @@ func SortedUpTo(children []string, kinds []string, seq int64) []Node {
 
 func sortedUpTo(children []string, kinds []string, seq int64, capacity int) []Node {
 	out := make([]Node, 0, capacity)
+	// A contender's suffix is exactly seqDigits digits, so comparing
+	// suffixes as text orders them as numbers: a child whose suffix sorts
+	// after ours is behind us, or no contender at all, and needs no parse.
+	var last string
+	if seq >= 0 && seq < 1e10 {
+		last = fmt.Sprintf("%0*d", seqDigits, seq)
+	}
 	for _, c := range children {
+		if last != "" && len(c) > seqDigits && c[len(c)-seqDigits:] > last {
+			continue
+		}
 		if n, ok := Parse(c, kinds); ok && n.Seq <= seq {
 			out = append(out, n)
 		}

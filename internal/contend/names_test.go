@@ -62,6 +62,30 @@ func TestSortedUpToDropsThoseBehind(t *testing.T) {
 	require.Equal(t, Sorted(children, []string{"lock-"}), SortedUpTo(children, []string{"lock-"}, 10))
 }
 
+// SortedUpTo skips names by comparing suffixes as text: it must keep
+// exactly what Sorted keeps up to seq, whatever the names.
+func FuzzSortedUpTo(f *testing.F) {
+	f.Add("_c_a-lock-0000000005", "lock-0000000012", "lock-+000000001", int64(7))
+	f.Add("lock-99999999999", "lock-000000000a", "__lock__0000000003", int64(3))
+	f.Add("lock-0000000007", "lock-9999999999", "x", int64(9999999999))
+	f.Fuzz(func(t *testing.T, a, b, c string, seq int64) {
+		kinds := []string{"lock-", core.KazooLock}
+		children := []string{a, b, c}
+		var want []Node
+		for _, n := range Sorted(children, kinds) {
+			if n.Seq <= seq {
+				want = append(want, n)
+			}
+		}
+		got := SortedUpTo(children, kinds, seq)
+		if len(want) == 0 {
+			require.Empty(t, got)
+			return
+		}
+		require.Equal(t, want, got)
+	})
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add("_c_0123-lock-0000000042")
 	f.Add("lock-99999999999")
