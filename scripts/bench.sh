@@ -129,6 +129,23 @@ function ratio(label, num, den, unit, cmp, target,    r, n, rs, x, m, line, verd
 	if (target > 0) verdict = sprintf("target %s %.2f  %s", cmp, target, (cmp == ">=" ? m >= target : m <= target) ? "met" : "MISSED")
 	printf "%-58s %7.2fx  %-24s (rounds:%s)\n", label, m, verdict, line
 }
+# normed is ratio with each side first divided by the raw loop of its
+# own process (the same code on both sides; its ops/s for rates, its cpu-ns/op for
+# CPU): what differs between the two processes and their ensembles cancels.
+function normed(label, num, den, unit, cmp, target,    r, n, rs, x, m, line, verdict, ru) {
+	ru = (unit == "cpu-ns/op") ? unit : "ops/s"
+	n = 0; line = ""
+	for (r = 1; r <= round; r++)
+		if ((r, num, unit) in v && (r, den, unit) in v && (r, "RawLoopOurs", ru) in v && (r, "RawLoop", ru) in v &&
+			v[r, den, unit] > 0 && v[r, "RawLoopOurs", ru] > 0) {
+			x = (v[r, num, unit] / v[r, "RawLoopOurs", ru]) / (v[r, den, unit] / v[r, "RawLoop", ru]); rs[++n] = x; line = line sprintf(" %.2f", x)
+		}
+	if (n == 0) return
+	m = median(rs, n)
+	verdict = ""
+	if (target > 0) verdict = sprintf("target %s %.2f  %s", cmp, target, (cmp == ">=" ? m >= target : m <= target) ? "met" : "MISSED")
+	printf "%-58s %7.2fx  %-24s (rounds:%s)\n", label, m, verdict, line
+}
 # value prints the median over rounds of name in unit.
 function value(label, name, unit,    r, n, rs, m, line) {
 	n = 0; line = ""
@@ -158,6 +175,23 @@ END {
 	ratio("ManyLocks G=32 cpu-ns/op", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "cpu-ns/op", "<=", 1)
 	ratio("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1)
 	ratio("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1)
+	print ""
+	print "the same, each side divided first by the raw loop of its own process:"
+	ratio("RawLoop (ours) / RawLoop (theirs) ops/s: same code", "RawLoopOurs", "RawLoop", "ops/s", ">=", 0)
+	ratio("RawLoop (ours) / RawLoop (theirs) cpu-ns/op: same code", "RawLoopOurs", "RawLoop", "cpu-ns/op", "<=", 0)
+	normed("Mutex / ZkLock ops/s", "Mutex", "ZkLock", "ops/s", ">=", 1)
+	normed("Mutex / ZkLock cpu-ns/op", "Mutex", "ZkLock", "cpu-ns/op", "<=", 1)
+	normed("MutexDeadline / ZkLock ops/s", "MutexDeadline", "ZkLock", "ops/s", ">=", 1)
+	normed("MutexDeadline / ZkLock cpu-ns/op", "MutexDeadline", "ZkLock", "cpu-ns/op", "<=", 1)
+	normed("Contended (4) hand-offs/s", "ContendedMutex", "ContendedZkLock", "hand-offs/s", ">=", 1)
+	normed("Contended (4) cpu-ns/op", "ContendedMutex", "ContendedZkLock", "cpu-ns/op", "<=", 1)
+	normed("Contended (16) hand-offs/s", "Contended16Mutex", "Contended16ZkLock", "hand-offs/s", ">=", 1)
+	normed("Contended (16) cpu-ns/op", "Contended16Mutex", "Contended16ZkLock", "cpu-ns/op", "<=", 1)
+	normed("ManyLocks G=32 ops/s", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "ops/s", ">=", 1)
+	normed("ManyLocks G=32 cpu-ns/op", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "cpu-ns/op", "<=", 1)
+	normed("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1)
+	normed("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1)
+	print ""
 	ratio("Waiters1000 hand-offs/s", "Waiters1000Mutex", "Waiters1000ZkLock", "hand-offs/s", ">=", 1)
 	ratio("Waiters1000 cpu-ns/hand-off", "Waiters1000Mutex", "Waiters1000ZkLock", "cpu-ns/hand-off", "<=", 1)
 	ratio("Leases10000 acquire-all-ms (Mutex / raw creates)", "Leases10000Mutex", "Leases10000Raw", "acquire-all-ms", "<=", 0)
