@@ -95,8 +95,8 @@ func (e *Election) Acquire(ctx context.Context) (*Term, error) {
 	o.Acquired("election", start, err, nil, nil)
 	if err == nil {
 		o.Leadership("elected")
-		context.AfterFunc(t.Context(), func() {
-			if errors.Is(context.Cause(t.Context()), ErrReleased) {
+		t.h.OnEnd(func(err error) {
+			if errors.Is(err, ErrReleased) {
 				o.Leadership("resigned")
 			} else {
 				o.Leadership("lost")

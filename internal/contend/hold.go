@@ -53,6 +53,7 @@ type Hold struct {
 	ctxOut   context.Context
 	cancel   context.CancelCauseFunc
 	ctxCause error
+	onEnd    func(error) // OnEnd's fn, until the hold ends
 }
 
 // RevokeMarker is the data a revoker writes on a holder's node to ask it to
@@ -264,6 +265,20 @@ func (h *Hold) Err() error {
 	return h.err
 }
 
+// OnEnd arranges for fn to be called once with the hold's Err when the
+// hold ends, or at once if it has ended: without a goroutine or a context
+// of its own. fn runs with the hold's lock held: it must not block nor call
+// the hold. A later OnEnd replaces an earlier one not yet called.
+func (h *Hold) OnEnd(fn func(error)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil {
+		fn(h.err)
+		return
+	}
+	h.onEnd = fn
+}
+
 // end records the outcome once and cancels the context.
 func (h *Hold) end(err error) {
 	h.mu.Lock()
@@ -272,6 +287,10 @@ func (h *Hold) end(err error) {
 		return
 	}
 	h.err = err
+	if h.onEnd != nil {
+		h.onEnd(err)
+		h.onEnd = nil
+	}
 	var cause error
 	if !errors.Is(err, h.freed) {
 		cause = err

@@ -100,18 +100,38 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 }
 
 // listAndStat lists the parent and reads our node's stat (leaving a watch
-// on it when watch is set, in e.Watch) in parallel.
+// on it when watch is set, in e.Watch) in parallel. The first list runs in
+// a goroutine of the session's that calls go-zookeeper directly, so the two
+// reads cost two goroutines however ctx can end; we stop waiting for the
+// list when ctx or the session ends, and list again, retrying, if it failed
+// with the connection.
 func (q *Queue) listAndStat(ctx context.Context, e *Entry, watch bool) (children []string, stat *zk.Stat, listErr, statErr error) {
-	listed := make(chan struct{})
-	go func() {
-		defer close(listed)
-		children, listErr = q.retryChildren(ctx)
-	}()
+	type listing struct {
+		children []string
+		err      error
+	}
+	listed := make(chan listing, 1) // the goroutine never blocks on it
+	if !q.Sess.Go(func() {
+		ch, err := q.children(context.Background()) // no cancellable context: no goroutine of its own
+		listed <- listing{ch, err}
+	}) {
+		return nil, nil, core.ErrClosed, nil
+	}
 	statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
 		stat, e.Watch, _, err = q.stat(ctx, e.Path, watch)
 		return err
 	})
-	<-listed
+	select {
+	case r := <-listed:
+		children, listErr = r.children, r.err
+	case <-ctx.Done():
+		listErr = context.Cause(ctx)
+	case <-q.Sess.Done():
+		listErr = q.Sess.Err()
+	}
+	if listErr != nil && core.IsTransient(listErr) {
+		children, listErr = q.retryChildren(ctx)
+	}
 	return children, stat, listErr, statErr
 }
 
