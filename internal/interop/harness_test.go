@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,6 +231,7 @@ type worker struct {
 	who    string
 	write  bool
 	cmd    *exec.Cmd
+	stdin  io.WriteCloser // a line on it lets the worker release after EXIT
 	ref    *referee
 	sid    int64
 	passwd []byte
@@ -256,6 +258,9 @@ func startWorker(t *testing.T, ref *referee, who string, write bool, cmd *exec.C
 	w := &worker{who: who, write: write, cmd: cmd, ref: ref, ready: make(chan struct{}), exited: make(chan struct{})}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if w.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
 	var stderr strings.Builder
@@ -303,7 +308,11 @@ func (w *worker) line(l string) {
 		tok, _ := strconv.ParseInt(f[1], 10, 64)
 		w.ref.note(event{who: w.who, kind: "enter", write: w.write, tok: tok, node: f[2], at: time.Now()})
 	case "EXIT":
+		// The worker waits for our go-ahead before it releases: the exit
+		// is noted before anyone can enter after it, however late its
+		// line was read.
 		w.ref.note(event{who: w.who, kind: "exit", at: time.Now()})
+		_, _ = io.WriteString(w.stdin, "GO\n") // fails only if it was killed
 	}
 }
 

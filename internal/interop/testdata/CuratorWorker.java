@@ -4,9 +4,12 @@
 //
 // MODE is mutex (InterProcessMutex), read or write (InterProcessReadWriteLock),
 // or latch (LeaderLatch). Each round it takes the lock (or leads), prints
-// "ENTER <czxid> <node path>", holds it for HOLD_MS, prints "EXIT" and gives
-// it back. It prints "SESSION <id hex> <password hex>" once connected and
-// "DONE" at the end.
+// "ENTER <czxid> <node path>", holds it for HOLD_MS, prints "EXIT", waits
+// for a line on stdin (the test has noted the exit) and gives it back. It
+// prints "SESSION <id hex> <password hex>" once connected and "DONE" at the
+// end.
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.lang.reflect.Method;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -18,6 +21,8 @@ import org.apache.zookeeper.ZooKeeper;
 import org.apache.zookeeper.data.Stat;
 
 public class CuratorWorker {
+    static final BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+
     public static void main(String[] args) throws Exception {
         String servers = args[0], path = args[1], mode = args[2];
         int rounds = Integer.parseInt(args[3]);
@@ -66,6 +71,7 @@ public class CuratorWorker {
         Thread.sleep(hold);
         System.out.println("EXIT");
         System.out.flush();
+        in.readLine(); // the test's go-ahead: it has noted our exit
     }
 
     static String hex(byte[] b) {

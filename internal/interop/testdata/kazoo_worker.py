@@ -5,7 +5,8 @@
 MODE is lock, read, write (kazoo's Lock, ReadLock, WriteLock, given the
 PATTERNs as extra_lock_patterns) or election (kazoo's Election). Each round
 it takes the lock (or leads), prints "ENTER <czxid> <node path>", holds it
-for HOLD_MS, prints "EXIT" and gives it back. It prints
+for HOLD_MS, prints "EXIT", waits for a line on stdin (the test has noted
+the exit) and gives it back. It prints
 "SESSION <id> <password hex>" once connected and "DONE" at the end; the
 test reads the lines as they come (stdout is line-buffered).
 """
@@ -30,6 +31,7 @@ def main():
         out("ENTER %d %s/%s" % (stat.czxid, path, node))
         time.sleep(hold)
         out("EXIT")
+        sys.stdin.readline()  # the test's go-ahead: it has noted our exit
 
     for _ in range(rounds):
         if mode == "election":
