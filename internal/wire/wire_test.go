@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -148,4 +149,78 @@ func TestHandshakeClamp(t *testing.T) {
 	require.Error(t, err)
 	require.Less(t, time.Since(start), 5*time.Second)
 	c.Close()
+}
+
+// With QuietPings a ping is dropped while the connection wrote a sync less
+// than a ping interval (a third of the negotiated timeout) before, and
+// goes out otherwise: before any sync, and once the interval has passed.
+func TestQuietPings(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	d := &Dialer{
+		Dial:       func(string, string, time.Duration) (net.Conn, error) { return client, nil },
+		QuietPings: true,
+	}
+	c, err := d.DialContext("tcp", "x", time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+
+	frames := make(chan []byte, 16) // what reaches the server, frame by frame
+	go func() {
+		defer close(frames)
+		for {
+			var n [4]byte
+			if _, err := io.ReadFull(server, n[:]); err != nil {
+				return
+			}
+			body := make([]byte, binary.BigEndian.Uint32(n[:]))
+			if _, err := io.ReadFull(server, body); err != nil {
+				return
+			}
+			frames <- body
+		}
+	}()
+	opOf := func(body []byte) int32 { return int32(binary.BigEndian.Uint32(body[4:8])) }
+	sent := func(b []byte) {
+		t.Helper()
+		n, err := c.Write(b)
+		require.NoError(t, err)
+		require.Equal(t, len(b), n)
+	}
+	arrives := func(op int32) {
+		t.Helper()
+		select {
+		case body := <-frames:
+			require.Equal(t, op, opOf(body))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("opcode %d did not reach the server", op)
+		}
+	}
+
+	sent(frame(make([]byte, 44))) // connect request
+	<-frames
+	// A 30 ms session: go-zookeeper would ping every 10 ms.
+	go server.Write(frame(connectResponse(0x1234, 30, []byte("0123456789abcdef"))))
+	_, err = c.Read(make([]byte, 64))
+	require.NoError(t, err)
+
+	sent(request(-2, OpPing)) // no sync yet: it goes out
+	arrives(OpPing)
+	sent(request(1, OpSync))
+	arrives(OpSync)
+	sent(request(-2, OpPing)) // right after the sync: dropped (Write returned without the server reading)
+	sent(request(2, 3))       // the next frame the server sees is this exists, not the ping
+	arrives(3)
+	// Once a ping interval has passed since the sync, a ping goes out again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sent(request(-2, OpPing))
+		select {
+		case body := <-frames:
+			require.Equal(t, OpPing, opOf(body))
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "no ping went out after the interval")
+	}
 }
