@@ -117,29 +117,24 @@ function median(a, n,    i, j, t) {
 }
 # ratio prints the median over rounds of num/den in unit, against target
 # (cmp ">=" or "<="; target 0: no target).
-function ratio(label, num, den, unit, cmp, target,    r, n, rs, x, m, line, verdict) {
-	n = 0; line = ""
-	for (r = 1; r <= round; r++)
-		if ((r, num, unit) in v && (r, den, unit) in v && v[r, den, unit] > 0) {
-			x = v[r, num, unit] / v[r, den, unit]; rs[++n] = x; line = line sprintf(" %.2f", x)
-		}
-	if (n == 0) return
-	m = median(rs, n)
-	verdict = ""
-	if (target > 0) verdict = sprintf("target %s %.2f  %s", cmp, target, (cmp == ">=" ? m >= target : m <= target) ? "met" : "MISSED")
-	printf "%-58s %7.2fx  %-24s (rounds:%s)\n", label, m, verdict, line
-}
+function ratio(label, num, den, unit, cmp, target) { compare(label, num, den, unit, cmp, target, 0) }
 # normed is ratio with each side first divided by the raw loop of its
-# own process (the same code on both sides; its ops/s for rates, its cpu-ns/op for
-# CPU): what differs between the two processes and their ensembles cancels.
-function normed(label, num, den, unit, cmp, target,    r, n, rs, x, m, line, verdict, ru) {
+# own process (the same code on both sides; its ops/s for rates, its
+# cpu-ns/op for CPU): what differs between the two processes and their
+# ensembles cancels.
+function normed(label, num, den, unit, cmp, target) { compare(label, num, den, unit, cmp, target, 1) }
+function compare(label, num, den, unit, cmp, target, norm,    r, n, rs, x, m, line, verdict, ru) {
 	ru = (unit == "cpu-ns/op") ? unit : "ops/s"
 	n = 0; line = ""
-	for (r = 1; r <= round; r++)
-		if ((r, num, unit) in v && (r, den, unit) in v && (r, "RawLoopOurs", ru) in v && (r, "RawLoop", ru) in v &&
-			v[r, den, unit] > 0 && v[r, "RawLoopOurs", ru] > 0) {
-			x = (v[r, num, unit] / v[r, "RawLoopOurs", ru]) / (v[r, den, unit] / v[r, "RawLoop", ru]); rs[++n] = x; line = line sprintf(" %.2f", x)
+	for (r = 1; r <= round; r++) {
+		if (!((r, num, unit) in v && (r, den, unit) in v && v[r, den, unit] > 0)) continue
+		x = v[r, num, unit] / v[r, den, unit]
+		if (norm) {
+			if (!((r, "RawLoopOurs", ru) in v && (r, "RawLoop", ru) in v && v[r, "RawLoopOurs", ru] > 0)) continue
+			x = x * v[r, "RawLoop", ru] / v[r, "RawLoopOurs", ru]
 		}
+		rs[++n] = x; line = line sprintf(" %.2f", x)
+	}
 	if (n == 0) return
 	m = median(rs, n)
 	verdict = ""

@@ -64,26 +64,23 @@ func Parse(name string, kinds []string) (Node, bool) {
 
 // Sorted parses children and returns the contenders of kinds in queue order.
 func Sorted(children []string, kinds []string) []Node {
-	return sortedUpTo(children, kinds, math.MaxInt64, len(children))
+	return SortedUpTo(children, kinds, math.MaxInt64)
 }
 
 // SortedUpTo is Sorted restricted to the contenders whose sequence number
 // is at most seq: a waiter's own node and those ahead of it, which are all
 // that decide whether it is blocked. In a long queue most contenders are
-// behind: they are parsed and dropped, not sorted.
+// behind: they are dropped, not parsed and sorted.
 func SortedUpTo(children []string, kinds []string, seq int64) []Node {
-	return sortedUpTo(children, kinds, seq, 0)
-}
-
-func sortedUpTo(children []string, kinds []string, seq int64, capacity int) []Node {
-	out := make([]Node, 0, capacity)
 	// A contender's suffix is exactly seqDigits digits, so comparing
 	// suffixes as text orders them as numbers: a child whose suffix sorts
 	// after ours is behind us, or no contender at all, and needs no parse.
 	var last string
+	capacity := len(children) // every child may be kept
 	if seq >= 0 && seq < 1e10 {
-		last = fmt.Sprintf("%0*d", seqDigits, seq)
+		last, capacity = fmt.Sprintf("%0*d", seqDigits, seq), 0
 	}
+	out := make([]Node, 0, capacity)
 	for _, c := range children {
 		if last != "" && len(c) > seqDigits && c[len(c)-seqDigits:] > last {
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path"
 
 	"github.com/go-zookeeper/zk"
@@ -440,11 +441,17 @@ func (q *Queue) children(ctx context.Context) ([]string, error) {
 
 // List returns the contenders in queue order.
 func (q *Queue) List(ctx context.Context) ([]Node, error) {
+	return q.listUpTo(ctx, math.MaxInt64)
+}
+
+// listUpTo returns the contenders up to sequence number seq in queue order
+// (SortedUpTo).
+func (q *Queue) listUpTo(ctx context.Context, seq int64) ([]Node, error) {
 	children, err := q.children(ctx)
 	if err != nil {
 		return nil, q.wrap("list", err)
 	}
-	return Sorted(children, q.Kinds), nil
+	return SortedUpTo(children, q.Kinds, seq), nil
 }
 
 // NewQueue checks a recipe's session and path and returns the queue at

@@ -157,12 +157,9 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 func (q *Queue) relistUpTo(ctx context.Context, seq int64) ([]Node, error) {
 	var list []Node
 	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
-		children, err := q.children(ctx)
-		if err != nil {
-			return q.wrap("list", err)
-		}
-		list = SortedUpTo(children, q.Kinds, seq)
-		return nil
+		var err error
+		list, err = q.listUpTo(ctx, seq)
+		return err
 	})
 	return list, err
 }
