@@ -16,8 +16,8 @@ import (
 
 // ---- Barrier: every worker takes part in a double barrier per round.
 //
-// Rounds are aligned across the worker processes by the wall clock (they run
-// on one machine): round r is time.Now().UnixNano() / BarrierPeriod, its
+// Rounds are aligned across the worker processes by the clock events are
+// stamped with (now: they run on one machine): round r is now() / BarrierPeriod, its
 // barrier is <root>/barrier/<r>. At the start of each round a worker records
 // an invoke, calls Enter (bounded by BarrierEnterTimeout, so a participant
 // whose peer died returns ErrBroken or a timeout instead of hanging: recorded
@@ -74,7 +74,7 @@ func barrierRes(p, worker string) string { return p + "#" + worker }
 func (barrierWL) Run(ctx context.Context, e *Env) error {
 	period := int64(BarrierPeriod)
 	for ctx.Err() == nil {
-		n := time.Now().UnixNano()
+		n := now()
 		r := n / period
 		barrierLastRound.Lock()
 		last := barrierLastRound.r
@@ -84,7 +84,7 @@ func (barrierWL) Run(ctx context.Context, e *Env) error {
 			if r <= last {
 				r = last + 1
 			}
-			if !sleepCtx(ctx, time.Duration(r*period-time.Now().UnixNano())) {
+			if !sleepCtx(ctx, time.Duration(r*period-now())) {
 				return nil
 			}
 		}

@@ -17,7 +17,7 @@ type Violation struct {
 }
 
 func (v Violation) String() string {
-	return fmt.Sprintf("[%s] %s: %s", v.Check, time.Unix(0, v.T).Format("15:04:05.000"), v.Msg)
+	return fmt.Sprintf("[%s] %s: %s", v.Check, wallTime(v.T).Format("15:04:05.000"), v.Msg)
 }
 
 // HoldRec is one granted lock (one member of an acquisition) as the
@@ -606,7 +606,7 @@ func fmtT(t int64) string {
 	if t == 0 {
 		return "end"
 	}
-	return time.Unix(0, t).Format("15:04:05.000")
+	return wallTime(t).Format("15:04:05.000")
 }
 
 // checkLiveness: every call returns by its context's deadline (plus slack

@@ -108,6 +108,13 @@
 // history.jsonl, violations.jsonl, schedule.txt, the workers' stderr and the
 // server logs in a directory it names.
 //
+// Events are stamped with the boot clock (CLOCK_BOOTTIME on Linux), which
+// every process of a run reads alike and nobody can set: a step of the wall
+// clock mid-run (NTP, a VM's clock sync) would otherwise stretch every
+// interval that spans it. Messages show stamps as wall-clock times, as the
+// clock stood when the test started; the workers' stderr and the server logs
+// use the wall clock, so after a step they are off from the history by it.
+//
 // # Adding a workload
 //
 // Implement Workload (workloads.go), register it in Workloads and

@@ -5,12 +5,14 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/zkrecipes/zkrecipes/internal/clock"
 )
 
 // Event is one line of the history. Workers print them as JSON lines on
 // stdout; the fence, the observer and the nemesis append theirs in the
-// orchestrator. T is the wall clock in Unix nanoseconds (all processes run
-// on one machine, so their clocks agree).
+// orchestrator. T is the stamp from now(): the boot clock in nanoseconds on
+// Linux, which all processes of a run read alike (they run on one machine).
 type Event struct {
 	T    int64  `json:"t"`
 	Src  string `json:"src"`            // worker name, "fence", "observer", "nemesis"
@@ -72,7 +74,34 @@ const (
 	EvWorkerExit  = "wexit"  // orchestrator: worker process exited (Err = status)
 )
 
-func now() int64 { return time.Now().UnixNano() }
+// now stamps events. Every process of a run (the test, its workers) stamps
+// its events, and the checkers compare stamps across processes, so the
+// clock must be one they all read alike and that nobody can set: on Linux
+// that is CLOCK_BOOTTIME (package clock), in nanoseconds since boot. The wall
+// clock is neither: a CI machine once stepped it ~9 s forward mid-run, and
+// every hold that spanned the step looked 9 s longer (orphans, hangs that
+// never were). Elsewhere, where no such shared clock is at hand, it is the
+// wall clock.
+func now() int64 {
+	if clock.Boottime {
+		return int64(clock.Now())
+	}
+	return time.Now().UnixNano()
+}
+
+// wallOffset turns a stamp into wall-clock time for messages, as the wall
+// clock stood when this process started.
+var wallOffset = time.Now().UnixNano() - now()
+
+// wallTime is the wall-clock time of stamp t, for messages. Histories kept
+// before stamps moved to the boot clock hold wall-clock nanoseconds (all
+// past 2001, > 1e18); those are shown as they are.
+func wallTime(t int64) time.Time {
+	if t > 1e18 {
+		return time.Unix(0, t)
+	}
+	return time.Unix(0, t+wallOffset)
+}
 
 // emitter writes events as JSON lines, one write per line so that a killed
 // process loses nothing it printed.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,8 +34,8 @@ func TestRecheck(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatal(err)
 		}
-		if root == "" && e.Type == EvInvoke {
-			root = e.Res[:strings.LastIndex(strings.TrimSuffix(strings.TrimSuffix(e.Res, "/a"), "/b"), "/")]
+		if e.Type == EvInvoke {
+			root = commonDir(root, e.Res)
 		}
 		if e.Type == EvHeal && e.Note == "final" {
 			healT = e.T
@@ -51,4 +52,17 @@ func TestRecheck(t *testing.T) {
 		t.Error(v)
 	}
 	t.Log(h.Stats())
+}
+
+// commonDir is the longest directory that holds both a and b (b alone when
+// a is empty): over every invoke's Res, the run's root, whatever the first
+// workload was.
+func commonDir(a, b string) string {
+	if a == "" {
+		return path.Dir(b)
+	}
+	for !strings.HasPrefix(b+"/", a+"/") && a != "/" {
+		a = path.Dir(a)
+	}
+	return a
 }
