@@ -26,8 +26,8 @@ import (
 // a failed attempt whose cause Connect's error names; with WithFailFast,
 // Connect gives up once every server failed so (ErrUnreachable).
 // (With TLS 1.3 a server's rejection of the client certificate arrives
-// after the handshake, as a connection the server closes: it is then
-// reported as such, and WithFailFast does not count it.) go-zookeeper has
+// after the client's handshake, as an alert on the first read: it counts
+// as a failed handshake all the same.) go-zookeeper has
 // no TLS of its own: the session's connection observer,
 // its local deadline and the fencing tokens of create replies work over
 // TLS as over TCP.
@@ -72,8 +72,36 @@ func tlsDialer(cfg *tls.Config, dial zk.Dialer) zk.Dialer {
 			return nil, &tlsHandshakeError{address, err, clientCertProblem(c)}
 		}
 		tc.SetDeadline(time.Time{})
+		if tc.ConnectionState().Version >= tls.VersionTLS13 {
+			return &tls13Conn{Conn: tc, addr: address, ours: clientCertProblem(c)}, nil
+		}
 		return tc, nil
 	}
+}
+
+// tls13Conn is a TLS 1.3 connection whose server may still refuse our
+// client certificate. In TLS 1.3 the client's handshake ends before the
+// server has checked the certificate; the server's verdict comes as an
+// alert on the first read. An alert before any data is therefore a failed
+// handshake (tlsHandshakeError), which WithFailFast counts and whose
+// message says what is wrong with our certificate; later errors pass as
+// they are.
+type tls13Conn struct {
+	*tls.Conn
+	addr, ours string
+	data       bool // a read returned data: the server accepted us
+}
+
+func (c *tls13Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.data = true
+	}
+	var op *net.OpError
+	if err != nil && !c.data && errors.As(err, &op) && op.Op == "remote error" {
+		err = &tlsHandshakeError{c.addr, err, c.ours}
+	}
+	return n, err
 }
 
 // tlsHandshakeError is a failed TLS handshake with a server.

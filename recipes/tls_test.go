@@ -56,13 +56,19 @@ func TestTLSFailuresNameTheCause(t *testing.T) {
 	other, err := zktest.NewCA("someone-else")
 	require.NoError(t, err)
 	expired := zkc.TLS().ClientCert(t, "expired-client", time.Now().Add(-time.Hour))
+	// zktest's servers speak TLS 1.3 and 1.2. In 1.2 the server refuses our
+	// certificate inside the handshake; in 1.3 after the client's side of
+	// it is done, with an alert on the first read.
+	tls12 := func(c *tls.Config) *tls.Config { c.MaxVersion = tls.VersionTLS12; return c }
+	tls13 := func(c *tls.Config) *tls.Config { c.MinVersion = tls.VersionTLS13; return c }
 	for _, tc := range []struct {
 		name string
 		cfg  *tls.Config
 		want string
 	}{
 		{"wrong CA", &tls.Config{RootCAs: other.Pool()}, "certificate signed by unknown authority"},
-		{"expired client certificate", &tls.Config{RootCAs: zkc.TLS().Pool(), Certificates: []tls.Certificate{expired}}, `our client certificate "expired-client" expired`},
+		{"expired client certificate, TLS 1.2", tls12(&tls.Config{RootCAs: zkc.TLS().Pool(), Certificates: []tls.Certificate{expired}}), `our client certificate "expired-client" expired`},
+		{"expired client certificate, TLS 1.3", tls13(&tls.Config{RootCAs: zkc.TLS().Pool(), Certificates: []tls.Certificate{expired}}), `our client certificate "expired-client" expired`},
 		{"TLS client on a plain port", zkc.TLSConfig(), "not a TLS port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -129,7 +129,10 @@ func (ca *CA) writeServerStores(dir string) (keyStore, trustStore string, err er
 // tlsConfigLines are the zoo.cfg lines of a TLS-only secure client port on
 // 127.0.0.1:port, with client certificates wanted (not needed) and the
 // x509 ACL scheme on: a client that presents a certificate the CA signed
-// is authenticated as x509:<its subject>.
+// is authenticated as x509:<its subject>. The port speaks TLS 1.3 and 1.2
+// (a client picks with its tls.Config's MinVersion and MaxVersion);
+// ZooKeeper 3.8's defaults allow 1.2 only, and its default cipher suites
+// are 1.2's, so both are listed.
 func tlsConfigLines(port int, keyStore, trustStore string) string {
 	return fmt.Sprintf(`secureClientPort=%d
 secureClientPortAddress=127.0.0.1
@@ -139,6 +142,9 @@ ssl.keyStore.type=PEM
 ssl.trustStore.location=%s
 ssl.trustStore.type=PEM
 ssl.clientAuth=want
+ssl.protocol=TLSv1.3
+ssl.enabledProtocols=TLSv1.3,TLSv1.2
+ssl.ciphersuites=TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
 authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider
 `, port, keyStore, trustStore)
 }
