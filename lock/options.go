@@ -131,6 +131,13 @@ func WithKazooNames() Option {
 // node went, so the delay runs from the next contender's arrival: never
 // less than d after the holder vanished.
 //
+// "The server's clock" is the wall clock of the leader that applied each
+// write: after a leader change it is another machine's, and a clock that
+// runs ahead of the previous leader's, or is stepped forward, shortens the
+// delay by as much (one that runs behind counts as no time passed). Keep
+// the servers' clocks in sync (NTP); the delay is a mitigation, the fencing
+// token is the guarantee.
+//
 // Holders record themselves in a persistent marker child, DelayNode, which
 // survives the server's reaping of empty lock nodes; a clean Release
 // deletes it in the same Multi as the holder's node. It applies to Mutex
