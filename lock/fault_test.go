@@ -208,15 +208,21 @@ func TestCreateReplyLost(t *testing.T) {
 		require.Equal(t, []string{r.l.Path()}, mine, "exactly one node of ours")
 	}
 
-	t.Run("free lock", func(t *testing.T) {
+	// proxied: a lock path whose parents exist (so the only create is our
+	// contender's) and a session through a proxy, connected.
+	proxied := func(t *testing.T) (*zktest.Cluster, string, context.Context, *zk.Conn, *zktest.Proxy, *recipes.Session) {
 		zkc := shared(t)
 		root := zktest.Root(t)
-		ctx := testCtx(t)
 		obs := zkc.Conn(t)
-		zktest.Mkdirs(t, obs, root) // the only create is our contender's
+		zktest.Mkdirs(t, obs, root)
 		p := zkc.Proxy(t)
 		s1 := p.Session(t, recipes.WithSessionTimeout(timeout))
 		touch(t, s1)
+		return zkc, root, testCtx(t), obs, p, s1
+	}
+
+	t.Run("free lock", func(t *testing.T) {
+		zkc, root, ctx, obs, p, s1 := proxied(t)
 		dropped := p.DropNextReply(zktest.OpCreate)
 		waiting := acquireAsync(ctx, lock.NewMutex(s1, root))
 		zktest.ClosedWithin(t, dropped, patience, "create reply dropped")
@@ -256,14 +262,7 @@ func TestCreateReplyLost(t *testing.T) {
 	})
 
 	t.Run("cancelled while the reply is lost", func(t *testing.T) {
-		zkc := shared(t)
-		root := zktest.Root(t)
-		ctx := testCtx(t)
-		obs := zkc.Conn(t)
-		zktest.Mkdirs(t, obs, root)
-		p := zkc.Proxy(t)
-		s1 := p.Session(t, recipes.WithSessionTimeout(timeout))
-		touch(t, s1)
+		_, root, ctx, obs, p, s1 := proxied(t)
 		p.Set(zktest.DropReplies)
 		actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
@@ -284,15 +283,27 @@ func TestCreateReplyLost(t *testing.T) {
 		release(t, l)
 	})
 
+	t.Run("cancelled while the list after the create is lost", func(t *testing.T) {
+		// The goroutine that sends the create also sends the list that
+		// follows it. With the list's reply lost (and the connection reset
+		// with it), a cancelled Acquire returns once the node the create
+		// made is deleted, which needs the connection back.
+		_, root, ctx, obs, p, s1 := proxied(t)
+		dropped := p.DropNextReply(zktest.OpGetChildren2)
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		waiting := acquireAsync(actx, lock.NewMutex(s1, root))
+		zktest.ClosedWithin(t, dropped, patience, "list reply dropped")
+		require.Len(t, nodesOf(t, obs, root, s1.ID()), 1, "the create landed")
+		cancel()
+		r := result(t, waiting, patience, "cancelled Acquire")
+		require.ErrorIs(t, r.err, context.Canceled)
+		require.Empty(t, nodesOf(t, obs, root, s1.ID()), "orphan left when Acquire returned")
+		require.NoError(t, s1.Err(), "the session must outlive the fault")
+	})
+
 	t.Run("cancelled while recovering", func(t *testing.T) {
-		zkc := shared(t)
-		root := zktest.Root(t)
-		ctx := testCtx(t)
-		obs := zkc.Conn(t)
-		zktest.Mkdirs(t, obs, root)
-		p := zkc.Proxy(t)
-		s1 := p.Session(t, recipes.WithSessionTimeout(timeout))
-		touch(t, s1)
+		_, root, ctx, obs, p, s1 := proxied(t)
 		dropped := p.DropNextReply(zktest.OpCreate)
 		// go-zookeeper redials after 1 s: the deadline passes while Acquire
 		// waits to look for its node.

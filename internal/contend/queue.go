@@ -53,27 +53,27 @@ type Entry struct {
 // and deleted, now or in the background.
 func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) (*Entry, []Node, error) {
 	guid := NewGUID()
-	full, err := q.create(ctx, guid, kind, data)
+	full, first, err := q.create(ctx, guid, kind, data, watch)
 	if err != nil {
 		return nil, nil, err
 	}
 	e := &Entry{Path: full}
 	e.Node, _ = Parse(path.Base(full), []string{kind})
-	reply, seen := q.Sess.TakeCreated(full)
-	e.Suspensions = q.Sess.Suspensions()
+	if first == nil {
+		first = q.readAfterCreate(ctx, full, watch, false)
+	}
+	e.Suspensions, e.Watch = first.suspensions, first.watch
+	children, listErr, stat, statErr := first.children, first.listErr, first.stat, first.statErr
 	// Both reads are retried across a connection blip: the node is ours
 	// and stays (a suspension meanwhile is caught by e.Suspensions).
-	var (
-		children []string
-		listErr  error
-		stat     *zk.Stat
-		statErr  error
-	)
-	if seen && !watch {
+	if listErr != nil && core.IsTransient(listErr) {
 		children, listErr = q.retryChildren(ctx)
-		stat = &zk.Stat{Czxid: reply.Czxid, EphemeralOwner: reply.Session}
-	} else {
-		children, stat, listErr, statErr = q.listAndStat(ctx, e, watch)
+	}
+	if statErr != nil && core.IsTransient(statErr) {
+		statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
+			stat, e.Watch, _, err = q.stat(ctx, e.Path, watch)
+			return err
+		})
 	}
 	if err := errors.Join(statErr, listErr); err != nil {
 		q.Discard(ctx, full)
@@ -100,13 +100,36 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 	return e, list, nil
 }
 
-// listAndStat lists the parent and reads our node's stat (leaving a watch
-// on it when watch is set, in e.Watch) in parallel. The first list runs in
-// a goroutine of the session's that calls go-zookeeper directly, so the two
-// reads cost two goroutines however ctx can end; we stop waiting for the
-// list when ctx or the session ends, and list again, retrying, if it failed
-// with the connection.
-func (q *Queue) listAndStat(ctx context.Context, e *Entry, watch bool) (children []string, stat *zk.Stat, listErr, statErr error) {
+// firstRead is what Join reads right after its create: the parent's
+// children and our node's stat (from the create reply the connection
+// observer saw, or read, with a watch when asked).
+type firstRead struct {
+	suspensions uint64 // the session's Suspensions count before the list was read
+	children    []string
+	listErr     error
+	stat        *zk.Stat
+	statErr     error
+	watch       <-chan zk.Event
+}
+
+// readAfterCreate makes Join's first reads of our new node full. When the
+// create reply was seen and no watch is wanted, it only lists the parent;
+// otherwise it lists the parent and reads our node's stat (leaving a watch
+// when watch is set) in parallel, the list in a goroutine of the session's.
+// In the goroutine that sent the create (inCreator; create, below) ctx is
+// context.Background(), so every go-zookeeper call here is direct and the
+// stat is tried once; in the caller's goroutine ctx bounds the waits and
+// the stat is retried. Join retries the other transient errors under its
+// own context.
+func (q *Queue) readAfterCreate(ctx context.Context, full string, watch, inCreator bool) *firstRead {
+	r := &firstRead{}
+	reply, seen := q.Sess.TakeCreated(full)
+	r.suspensions = q.Sess.Suspensions()
+	if seen && !watch {
+		r.children, r.listErr = q.children(ctx)
+		r.stat = &zk.Stat{Czxid: reply.Czxid, EphemeralOwner: reply.Session}
+		return r
+	}
 	type listing struct {
 		children []string
 		err      error
@@ -116,24 +139,26 @@ func (q *Queue) listAndStat(ctx context.Context, e *Entry, watch bool) (children
 		ch, err := q.children(context.Background()) // no cancellable context: no goroutine of its own
 		listed <- listing{ch, err}
 	}) {
-		return nil, nil, core.ErrClosed, nil
+		r.listErr = core.ErrClosed
+		return r
 	}
-	statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
-		stat, e.Watch, _, err = q.stat(ctx, e.Path, watch)
-		return err
-	})
+	if inCreator {
+		r.stat, r.watch, _, r.statErr = q.stat(context.Background(), full, watch)
+	} else {
+		r.statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
+			r.stat, r.watch, _, err = q.stat(ctx, full, watch)
+			return err
+		})
+	}
 	select {
-	case r := <-listed:
-		children, listErr = r.children, r.err
+	case l := <-listed:
+		r.children, r.listErr = l.children, l.err
 	case <-ctx.Done():
-		listErr = context.Cause(ctx)
+		r.listErr = context.Cause(ctx)
 	case <-q.Sess.Done():
-		listErr = q.Sess.Err()
+		r.listErr = q.Sess.Err()
 	}
-	if listErr != nil && core.IsTransient(listErr) {
-		children, listErr = q.retryChildren(ctx)
-	}
-	return children, stat, listErr, statErr
+	return r
 }
 
 // lostErr returns the session's end if it is over, else err.
@@ -152,45 +177,60 @@ func (q *Queue) wrap(op string, err error) error {
 }
 
 type created struct {
-	path string
-	err  error
+	path  string
+	err   error
+	first *firstRead // Join's first reads, made by the goroutine that sent the create
 }
 
 // create creates the contender node, creating container parents as needed
-// and recovering the node by guid when a reply is lost.
-func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (string, error) {
+// and recovering the node by guid when a reply is lost. With a context that
+// can end, the create runs in a goroutine of the session's (go-zookeeper's
+// calls take no context), and that goroutine also makes Join's first reads
+// (readAfterCreate) once the create succeeded, returned as first: one
+// goroutine hop for the create and the list, not one each. If ctx ends
+// meanwhile, the node is deleted as soon as the create's answer is in,
+// whether or not the reads are done. first is nil when the reads are left
+// to the caller.
+func (q *Queue) create(ctx context.Context, guid, kind string, data []byte, watch bool) (string, *firstRead, error) {
 	prefix := q.Dir + "/" + core.NamePrefix(guid, kind)
 	for {
 		if err := context.Cause(ctx); err != nil {
-			return "", err // send nothing that would need undoing
+			return "", nil, err // send nothing that would need undoing
 		}
 		var r created
 		if ctx.Done() == nil {
 			// Nothing can cancel the wait: no goroutine needed.
 			r.path, r.err = q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
 		} else {
-			res := make(chan created, 1)
+			// res has the create's answer as soon as it comes, for
+			// discardCreate; out has it again with the first reads, for us.
+			res, out := make(chan created, 1), make(chan created, 1)
 			if !q.Sess.Go(func() {
 				p, err := q.Sess.Conn().Create(prefix, data, zk.FlagEphemeral|zk.FlagSequence, q.ACL)
-				res <- created{p, err}
+				c := created{path: p, err: err}
+				res <- c
+				if err == nil {
+					c.first = q.readAfterCreate(context.Background(), p, watch, true)
+				}
+				out <- c
 			}) {
-				return "", core.ErrClosed
+				return "", nil, core.ErrClosed
 			}
 			select {
-			case r = <-res:
+			case r = <-out:
 			case <-ctx.Done():
 				q.discardCreate(ctx, guid, res)
-				return "", context.Cause(ctx)
+				return "", nil, context.Cause(ctx)
 			case <-q.Sess.Done():
-				return "", q.Sess.Err() // the node, if any, ends with the session
+				return "", nil, q.Sess.Err() // the node, if any, ends with the session
 			}
 		}
 		switch {
 		case r.err == nil:
-			return r.path, nil
+			return r.path, r.first, nil
 		case errors.Is(r.err, zk.ErrNoNode):
 			if err := q.EnsurePath(ctx, q.Dir, nil); err != nil {
-				return "", err
+				return "", nil, err
 			}
 		case core.IsTransient(r.err):
 			// The create may have landed: look for our guid once connected.
@@ -199,13 +239,13 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte) (str
 				if ctx.Err() != nil {
 					q.discardCreate(ctx, guid, nil)
 				}
-				return "", err
+				return "", nil, err
 			}
 			if p != "" {
-				return p, nil
+				return p, nil, nil
 			}
 		default:
-			return "", q.lostErrOr(q.wrap("create contender in", r.err))
+			return "", nil, q.lostErrOr(q.wrap("create contender in", r.err))
 		}
 	}
 }
