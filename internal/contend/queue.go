@@ -44,10 +44,12 @@ type Entry struct {
 //
 // The node's czxid (its fencing token) and owner come from the create's
 // reply, so an acquisition costs one create and one children list. The
-// stat is read (in parallel with the list) only when the reply was not seen,
-// as after a recovered lost reply, or when watch is set: then the read also
-// leaves a watch on our node, which fires when the node is deleted or its
-// data changes (and costs one notification at release).
+// stat is read too only when the reply was not seen, as after a recovered
+// lost reply, or when watch is set: then the read also leaves a watch on
+// our node, which fires when the node is deleted or its data changes (and
+// costs one notification at release). The reads follow the create in the
+// same goroutine (readAfterCreate), so a cancellable ctx costs one
+// goroutine hop for all three.
 //
 // On any failure after the create was sent, our node is found by its guid
 // and deleted, now or in the background.
@@ -60,7 +62,7 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 	e := &Entry{Path: full}
 	e.Node, _ = Parse(path.Base(full), []string{kind})
 	if first == nil {
-		first = q.readAfterCreate(ctx, full, watch, false)
+		first = q.readAfterCreate(ctx, full, watch, ctx.Done() == nil)
 	}
 	e.Suspensions, e.Watch = first.suspensions, first.watch
 	children, listErr, stat, statErr := first.children, first.listErr, first.stat, first.statErr
@@ -114,20 +116,27 @@ type firstRead struct {
 
 // readAfterCreate makes Join's first reads of our new node full. When the
 // create reply was seen and no watch is wanted, it only lists the parent;
-// otherwise it lists the parent and reads our node's stat (leaving a watch
-// when watch is set) in parallel, the list in a goroutine of the session's.
-// In the goroutine that sent the create (inCreator; create, below) ctx is
-// context.Background(), so every go-zookeeper call here is direct and the
-// stat is tried once; in the caller's goroutine ctx bounds the waits and
-// the stat is retried. Join retries the other transient errors under its
-// own context.
-func (q *Queue) readAfterCreate(ctx context.Context, full string, watch, inCreator bool) *firstRead {
+// otherwise it also reads our node's stat (leaving a watch when watch is
+// set). direct says that ctx cannot end (context.Background() in the
+// goroutine that sent the create, see create below, or the caller's own
+// such context): the reads then go one after the other, straight to
+// go-zookeeper, each tried once. Otherwise the list runs in a goroutine of
+// the session's beside the stat, ctx bounds the waits and the stat is
+// retried. Join retries the other transient errors under its own context.
+func (q *Queue) readAfterCreate(ctx context.Context, full string, watch, direct bool) *firstRead {
 	r := &firstRead{}
 	reply, seen := q.Sess.TakeCreated(full)
 	r.suspensions = q.Sess.Suspensions()
 	if seen && !watch {
 		r.children, r.listErr = q.children(ctx)
 		r.stat = &zk.Stat{Czxid: reply.Czxid, EphemeralOwner: reply.Session}
+		return r
+	}
+	if direct {
+		// Read after read: a read costs a round trip and no fsync, less
+		// than the goroutine that would overlap them.
+		r.children, r.listErr = q.children(ctx)
+		r.stat, r.watch, _, r.statErr = q.stat(ctx, full, watch)
 		return r
 	}
 	type listing struct {
@@ -142,14 +151,10 @@ func (q *Queue) readAfterCreate(ctx context.Context, full string, watch, inCreat
 		r.listErr = core.ErrClosed
 		return r
 	}
-	if inCreator {
-		r.stat, r.watch, _, r.statErr = q.stat(context.Background(), full, watch)
-	} else {
-		r.statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
-			r.stat, r.watch, _, err = q.stat(ctx, full, watch)
-			return err
-		})
-	}
+	r.statErr = q.Sess.Retry(ctx, func(ctx context.Context) (err error) {
+		r.stat, r.watch, _, err = q.stat(ctx, full, watch)
+		return err
+	})
 	select {
 	case l := <-listed:
 		r.children, r.listErr = l.children, l.err
