@@ -62,7 +62,8 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 	e := &Entry{Path: full}
 	e.Node, _ = Parse(path.Base(full), []string{kind})
 	if first == nil {
-		first = q.readAfterCreate(ctx, full, watch, ctx.Done() == nil)
+		r := q.readAfterCreate(ctx, full, watch, ctx.Done() == nil)
+		first = &r
 	}
 	e.Suspensions, e.Watch = first.suspensions, first.watch
 	children, listErr, stat, statErr := first.children, first.listErr, first.stat, first.statErr
@@ -84,11 +85,15 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 		}
 		return nil, nil, q.wrap("read new contender", err)
 	}
-	if owner := q.Sess.ID(); stat.EphemeralOwner != owner || q.Sess.Err() != nil {
-		q.Discard(ctx, full)
-		return nil, nil, q.lostErr(fmt.Errorf("contend: node %s belongs to session 0x%x, not ours (0x%x)", full, stat.EphemeralOwner, owner))
+	if stat != nil {
+		e.Stat = *stat
+	} else { // from the create reply
+		e.Stat = zk.Stat{Czxid: first.reply.Czxid, EphemeralOwner: first.reply.Session}
 	}
-	e.Stat = *stat
+	if owner := q.Sess.ID(); e.Stat.EphemeralOwner != owner || q.Sess.Err() != nil {
+		q.Discard(ctx, full)
+		return nil, nil, q.lostErr(fmt.Errorf("contend: node %s belongs to session 0x%x, not ours (0x%x)", full, e.Stat.EphemeralOwner, owner))
+	}
 	list := Sorted(children, q.Kinds)
 	for i := 0; i < len(list); i++ {
 		if n := list[i]; n.GUID == e.Node.GUID && n.Name != e.Node.Name {
@@ -109,7 +114,8 @@ type firstRead struct {
 	suspensions uint64 // the session's Suspensions count before the list was read
 	children    []string
 	listErr     error
-	stat        *zk.Stat
+	stat        *zk.Stat     // nil when reply gives the czxid and owner
+	reply       core.Created // the create reply, as the connection observer saw it
 	statErr     error
 	watch       <-chan zk.Event
 }
@@ -123,13 +129,12 @@ type firstRead struct {
 // go-zookeeper, each tried once. Otherwise the list runs in a goroutine of
 // the session's beside the stat, ctx bounds the waits and the stat is
 // retried. Join retries the other transient errors under its own context.
-func (q *Queue) readAfterCreate(ctx context.Context, full string, watch, direct bool) *firstRead {
-	r := &firstRead{}
+func (q *Queue) readAfterCreate(ctx context.Context, full string, watch, direct bool) (r firstRead) {
 	reply, seen := q.Sess.TakeCreated(full)
 	r.suspensions = q.Sess.Suspensions()
 	if seen && !watch {
 		r.children, r.listErr = q.children(ctx)
-		r.stat = &zk.Stat{Czxid: reply.Czxid, EphemeralOwner: reply.Session}
+		r.reply = reply // no stat to read
 		return r
 	}
 	if direct {
@@ -215,7 +220,8 @@ func (q *Queue) create(ctx context.Context, guid, kind string, data []byte, watc
 				c := created{path: p, err: err}
 				res <- c
 				if err == nil {
-					c.first = q.readAfterCreate(context.Background(), p, watch, true)
+					first := q.readAfterCreate(context.Background(), p, watch, true)
+					c.first = &first
 				}
 				out <- c
 			}) {
