@@ -320,8 +320,9 @@ func benchMany(b *testing.B, g int, mk func(i int) benchLocker) {
 }
 
 // BenchmarkMutexDeadline is BenchmarkMutex with a context that has a
-// deadline, as most callers pass: every ZooKeeper call then runs in its own
-// goroutine so the caller can stop waiting (recipes.Call). It comes last in
+// deadline, as most callers pass: ZooKeeper calls then run in goroutines of
+// the session's so the caller can stop waiting (core.Call; the create and
+// the list after it share one). It comes last in
 // this file, so that it runs after every benchmark it is not paired with:
 // the others run in the same order in zk.Lock's process and in ours
 // (scripts/bench.sh), and a benchmark that runs later in a process meets

@@ -118,11 +118,10 @@ function median(a, n,    i, j, t) {
 # ratio prints the median over rounds of num/den in unit, against target
 # (cmp ">=" or "<="; target 0: no target).
 function ratio(label, num, den, unit, cmp, target) { compare(label, num, den, unit, cmp, target, 0) }
-# normed is ratio with each side first divided by the raw loop of its
-# own process (the same code on both sides; its ops/s for rates, its
-# cpu-ns/op for CPU): what differs between the two processes and their
-# ensembles cancels.
-function normed(label, num, den, unit, cmp, target) { compare(label, num, den, unit, cmp, target, 1) }
+# compare is ratio; with norm set, each side is first divided by the raw
+# loop of its own process (the same code on both sides; its ops/s for
+# rates, its cpu-ns/op for CPU): what differs between the two processes
+# and their ensembles cancels.
 function compare(label, num, den, unit, cmp, target, norm,    r, n, rs, x, m, line, verdict, ru) {
 	ru = (unit == "cpu-ns/op") ? unit : "ops/s"
 	n = 0; line = ""
@@ -150,42 +149,36 @@ function value(label, name, unit,    r, n, rs, m, line) {
 	m = median(rs, n)
 	printf "%-58s %9.4g  (rounds:%s)\n", label, m, line
 }
+# lockPairs compares the lock benchmarks, paired (norm 0) or each side
+# first divided by the raw loop of its own process (norm 1).
+function lockPairs(norm) {
+	compare("Mutex / ZkLock ops/s", "Mutex", "ZkLock", "ops/s", ">=", 1, norm)
+	compare("Mutex / ZkLock cpu-ns/op", "Mutex", "ZkLock", "cpu-ns/op", "<=", 1, norm)
+	compare("MutexDeadline / ZkLock ops/s", "MutexDeadline", "ZkLock", "ops/s", ">=", 1, norm)
+	compare("MutexDeadline / ZkLock cpu-ns/op", "MutexDeadline", "ZkLock", "cpu-ns/op", "<=", 1, norm)
+	compare("Contended (4) hand-offs/s", "ContendedMutex", "ContendedZkLock", "hand-offs/s", ">=", 1, norm)
+	compare("Contended (4) cpu-ns/op", "ContendedMutex", "ContendedZkLock", "cpu-ns/op", "<=", 1, norm)
+	compare("Contended (16) hand-offs/s", "Contended16Mutex", "Contended16ZkLock", "hand-offs/s", ">=", 1, norm)
+	compare("Contended (16) cpu-ns/op", "Contended16Mutex", "Contended16ZkLock", "cpu-ns/op", "<=", 1, norm)
+	compare("ManyLocks G=32 ops/s", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "ops/s", ">=", 1, norm)
+	compare("ManyLocks G=32 cpu-ns/op", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "cpu-ns/op", "<=", 1, norm)
+	compare("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1, norm)
+	compare("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1, norm)
+}
 END {
 	print ""
 	print "ratios, ours / go-zookeeper (median of per-round ratios):"
-	ratio("Mutex / ZkLock ops/s", "Mutex", "ZkLock", "ops/s", ">=", 1)
-	ratio("Mutex / ZkLock cpu-ns/op", "Mutex", "ZkLock", "cpu-ns/op", "<=", 1)
-	ratio("MutexDeadline / ZkLock ops/s", "MutexDeadline", "ZkLock", "ops/s", ">=", 1)
-	ratio("MutexDeadline / ZkLock cpu-ns/op", "MutexDeadline", "ZkLock", "cpu-ns/op", "<=", 1)
+	lockPairs(0)
 	ratio("Mutex / RawLoop ops/s (both in our process)", "Mutex", "RawLoopOurs", "ops/s", ">=", 0)
 	ratio("Mutex / ZkLock p50-ms", "Mutex", "ZkLock", "p50-ms", "<=", 1)
 	ratio("Mutex / ZkLock p99-ms", "Mutex", "ZkLock", "p99-ms", "<=", 1)
-	ratio("Contended (4) hand-offs/s", "ContendedMutex", "ContendedZkLock", "hand-offs/s", ">=", 1)
-	ratio("Contended (4) cpu-ns/op", "ContendedMutex", "ContendedZkLock", "cpu-ns/op", "<=", 1)
 	ratio("Contended (4) handoff-p50-ms", "ContendedMutex", "ContendedZkLock", "handoff-p50-ms", "<=", 1)
 	ratio("Contended (4) handoff-p99-ms", "ContendedMutex", "ContendedZkLock", "handoff-p99-ms", "<=", 1)
-	ratio("Contended (16) hand-offs/s", "Contended16Mutex", "Contended16ZkLock", "hand-offs/s", ">=", 1)
-	ratio("Contended (16) cpu-ns/op", "Contended16Mutex", "Contended16ZkLock", "cpu-ns/op", "<=", 1)
-	ratio("ManyLocks G=32 ops/s", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "ops/s", ">=", 1)
-	ratio("ManyLocks G=32 cpu-ns/op", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "cpu-ns/op", "<=", 1)
-	ratio("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1)
-	ratio("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1)
 	print ""
 	print "the same, each side divided first by the raw loop of its own process:"
 	ratio("RawLoop (ours) / RawLoop (theirs) ops/s: same code", "RawLoopOurs", "RawLoop", "ops/s", ">=", 0)
 	ratio("RawLoop (ours) / RawLoop (theirs) cpu-ns/op: same code", "RawLoopOurs", "RawLoop", "cpu-ns/op", "<=", 0)
-	normed("Mutex / ZkLock ops/s", "Mutex", "ZkLock", "ops/s", ">=", 1)
-	normed("Mutex / ZkLock cpu-ns/op", "Mutex", "ZkLock", "cpu-ns/op", "<=", 1)
-	normed("MutexDeadline / ZkLock ops/s", "MutexDeadline", "ZkLock", "ops/s", ">=", 1)
-	normed("MutexDeadline / ZkLock cpu-ns/op", "MutexDeadline", "ZkLock", "cpu-ns/op", "<=", 1)
-	normed("Contended (4) hand-offs/s", "ContendedMutex", "ContendedZkLock", "hand-offs/s", ">=", 1)
-	normed("Contended (4) cpu-ns/op", "ContendedMutex", "ContendedZkLock", "cpu-ns/op", "<=", 1)
-	normed("Contended (16) hand-offs/s", "Contended16Mutex", "Contended16ZkLock", "hand-offs/s", ">=", 1)
-	normed("Contended (16) cpu-ns/op", "Contended16Mutex", "Contended16ZkLock", "cpu-ns/op", "<=", 1)
-	normed("ManyLocks G=32 ops/s", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "ops/s", ">=", 1)
-	normed("ManyLocks G=32 cpu-ns/op", "ManyLocksMutex/G=32", "ManyLocksZkLock/G=32", "cpu-ns/op", "<=", 1)
-	normed("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1)
-	normed("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1)
+	lockPairs(1)
 	print ""
 	ratio("Waiters1000 hand-offs/s", "Waiters1000Mutex", "Waiters1000ZkLock", "hand-offs/s", ">=", 1)
 	ratio("Waiters1000 cpu-ns/hand-off", "Waiters1000Mutex", "Waiters1000ZkLock", "cpu-ns/hand-off", "<=", 1)
