@@ -102,6 +102,14 @@ func benchWaitQueued(b *testing.B, obs *zk.Conn, path string, n int) {
 	timeout := time.After(patience)
 	for {
 		children, _, ch, err := obs.ChildrenW(path)
+		if errors.Is(err, zk.ErrNoNode) {
+			// Created through another server, which this observer's
+			// server has not caught up with yet: wait for it.
+			var ok bool
+			if ok, _, ch, err = obs.ExistsW(path); err == nil && ok {
+				continue
+			}
+		}
 		if err != nil {
 			b.Fatalf("children of %s: %v", path, err)
 		}
