@@ -15,7 +15,7 @@ GO ?= go
 FUZZTIME ?= 15s
 FUZZ_TARGETS = ./recipes:FuzzParseToken ./recipes:FuzzValidatePath ./recipes:FuzzServerAddress \
 	./fence:FuzzFromHeader ./internal/wire:FuzzFrames ./internal/contend:FuzzParse \
-	./internal/contend:FuzzSortedUpTo
+	./internal/contend:FuzzAhead
 
 # The library, then the tools' module (cmd/: the CLI and the verification suite).
 test:

@@ -157,7 +157,7 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	if err := d.bind(ctx); err != nil {
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}
-	e, first, err := d.q.Join(ctx, MemberKind, d.opts.data, false)
+	e, first, err := d.q.Join(ctx, MemberKind, d.opts.data, false, nil)
 	if err != nil {
 		return fmt.Errorf("barrier: enter %s: %w", d.path, err)
 	}

@@ -127,7 +127,7 @@ func (e *Election) campaign(ctx context.Context) (*Term, *binding, error) {
 		if e.opts.kazoo {
 			kind = KazooKind
 		}
-		ent, list, err := q.Join(ctx, kind, e.opts.value, true)
+		ent, list, err := q.Join(ctx, kind, e.opts.value, true, contend.Predecessor)
 		if err != nil {
 			if e.binder.Again(ctx, sess) {
 				continue // the session ended: join on the next one

@@ -189,7 +189,7 @@ func (b *queue) acquireOnce(ctx context.Context, q *contend.Queue, kind, recipe 
 	if err := sess.Err(); err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}
-	e, list, err := q.Join(ctx, b.nodeKind(kind), b.opts.data, b.opts.watch || b.opts.revocable)
+	e, list, err := q.Join(ctx, b.nodeKind(kind), b.opts.data, b.opts.watch || b.opts.revocable, blocks)
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", b.path, err)
 	}

@@ -62,11 +62,6 @@ func (rw *RWMutex) TryAcquire(ctx context.Context) (*Lease, error) {
 }
 
 // readBlocker blocks a reader on the nearest writer ahead of it.
-func readBlocker(list []contend.Node, me int) (contend.Node, bool) {
-	for i := me - 1; i >= 0; i-- {
-		if k := list[i].Kind; k == WriteKind || k == KazooLock {
-			return list[i], true
-		}
-	}
-	return contend.Node{}, false
+func readBlocker(n contend.Node) bool {
+	return n.Kind == WriteKind || n.Kind == KazooLock
 }

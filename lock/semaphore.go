@@ -141,7 +141,7 @@ func (s *Semaphore) acquirePermit(ctx context.Context, sess *recipes.Session, tr
 		defer guard.Release(context.WithoutCancel(ctx))
 	}
 
-	e, _, err := leases.Join(ctx, LeaseKind, s.opts.data, s.opts.watch)
+	e, _, err := leases.Join(ctx, LeaseKind, s.opts.data, s.opts.watch, contend.Unblocked)
 	if err != nil {
 		return nil, fmt.Errorf("lock: semaphore %s: %w", s.path, err)
 	}

@@ -8,8 +8,6 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,33 +62,75 @@ func Parse(name string, kinds []string) (Node, bool) {
 
 // Sorted parses children and returns the contenders of kinds in queue order.
 func Sorted(children []string, kinds []string) []Node {
-	return SortedUpTo(children, kinds, math.MaxInt64)
-}
-
-// SortedUpTo is Sorted restricted to the contenders whose sequence number
-// is at most seq: a waiter's own node and those ahead of it, which are all
-// that decide whether it is blocked. In a long queue most contenders are
-// behind: they are dropped, not parsed and sorted.
-func SortedUpTo(children []string, kinds []string, seq int64) []Node {
-	// A contender's suffix is exactly seqDigits digits, so comparing
-	// suffixes as text orders them as numbers: a child whose suffix sorts
-	// after ours is behind us, or no contender at all, and needs no parse.
-	var last string
-	capacity := len(children) // every child may be kept
-	if seq >= 0 && seq < 1e10 {
-		last, capacity = fmt.Sprintf("%0*d", seqDigits, seq), 0
-	}
-	out := make([]Node, 0, capacity)
+	out := make([]Node, 0, len(children))
 	for _, c := range children {
-		if last != "" && len(c) > seqDigits && c[len(c)-seqDigits:] > last {
-			continue
-		}
-		if n, ok := Parse(c, kinds); ok && n.Seq <= seq {
+		if n, ok := Parse(c, kinds); ok {
 			out = append(out, n)
 		}
 	}
 	slices.SortFunc(out, func(a, b Node) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
+}
+
+// Ahead returns, in queue order, all that decides whether the contender
+// with sequence number seq is blocked: its own node, when it is among
+// children, and the two contenders nearest ahead of it that block it. Wait
+// needs no more: the nearest is the one it watches, and whether there is a
+// second tells whether the nearest's deletion alone frees it. It parses
+// each name once and sorts nothing, and it skips without parsing the names
+// whose suffix sorts after ours (those behind us, or no contenders), so
+// joining the back of a queue of n costs a scan of n names, not a sort.
+func Ahead(children []string, kinds []string, seq int64, blocks Blocker) []Node {
+	// A contender's suffix is exactly seqDigits digits, so comparing
+	// suffixes as text orders them as numbers.
+	last := seqText(seq)
+	var (
+		me, near, second Node
+		hasMe, hasNear   bool
+		hasSecond        bool
+	)
+	for _, c := range children {
+		if last != "" && len(c) > seqDigits && c[len(c)-seqDigits:] > last {
+			continue
+		}
+		n, ok := Parse(c, kinds)
+		switch {
+		case !ok || n.Seq > seq:
+		case n.Seq == seq:
+			me, hasMe = n, true
+		case !blocks(n):
+		case !hasNear || n.Seq > near.Seq:
+			second, hasSecond = near, hasNear
+			near, hasNear = n, true
+		case !hasSecond || n.Seq > second.Seq:
+			second, hasSecond = n, true
+		}
+	}
+	out := make([]Node, 0, 3)
+	if hasSecond {
+		out = append(out, second)
+	}
+	if hasNear {
+		out = append(out, near)
+	}
+	if hasMe {
+		out = append(out, me)
+	}
+	return out
+}
+
+// seqText is seq as a sequence suffix (seqDigits digits, zero-padded), or
+// "" when it has no such form.
+func seqText(seq int64) string {
+	if seq < 0 || seq >= 1e10 {
+		return ""
+	}
+	var b [seqDigits]byte
+	for i := seqDigits - 1; i >= 0; i-- {
+		b[i] = byte('0' + seq%10)
+		seq /= 10
+	}
+	return string(b[:])
 }
 
 // Index returns the position of the node named name in list, or -1.

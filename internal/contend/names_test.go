@@ -48,36 +48,64 @@ func TestSortedIgnoresForeignAndOrdersBySeq(t *testing.T) {
 	require.Equal(t, []string{"_c_a-lock-0000000002", "lock-0000000005", "_c_b-lock-0000000010"}, names)
 }
 
-// SortedUpTo keeps our node and those ahead of it, in queue order.
-func TestSortedUpToDropsThoseBehind(t *testing.T) {
+// Ahead keeps our node and the two nearest contenders ahead of it that
+// block it, in queue order; it drops those behind us and foreign names.
+func TestAheadKeepsUsAndTheTwoNearestBlockers(t *testing.T) {
 	children := []string{
-		"_c_b-lock-0000000010", "ready", "_c_a-lock-0000000002", "lock-0000000005", "_c_c-lock-0000000007",
+		"_c_b-lock-0000000010", "ready", "_c_a-lock-0000000002", "lock-0000000005",
+		"_c_c-lock-0000000007", "lock-0000000001", "other-0000000006",
 	}
-	var names []string
-	for _, n := range SortedUpTo(children, []string{"lock-"}, 5) {
-		names = append(names, n.Name)
-	}
-	require.Equal(t, []string{"_c_a-lock-0000000002", "lock-0000000005"}, names)
-	require.Empty(t, SortedUpTo(children, []string{"lock-"}, 1))
-	require.Equal(t, Sorted(children, []string{"lock-"}), SortedUpTo(children, []string{"lock-"}, 10))
+	kinds := []string{"lock-"}
+	require.Equal(t, []string{"_c_a-lock-0000000002", "lock-0000000005", "_c_c-lock-0000000007"}, seqNames(Ahead(children, kinds, 7, Predecessor)))
+	require.Equal(t, []string{"lock-0000000001"}, seqNames(Ahead(children, kinds, 1, Predecessor)))
+	require.Equal(t, []string{"lock-0000000001", "_c_a-lock-0000000002"}, seqNames(Ahead(children, kinds, 3, Predecessor)), "our node gone")
+	require.Equal(t, []string{"_c_c-lock-0000000007"}, seqNames(Ahead(children, kinds, 7, Unblocked)))
+
+	// A reader is blocked by writers only.
+	rw := []string{"read-0000000001", "write-0000000002", "read-0000000003", "write-0000000004", "read-0000000005", "read-0000000006"}
+	writer := func(n Node) bool { return n.Kind == "write-" }
+	require.Equal(t, []string{"write-0000000002", "write-0000000004", "read-0000000006"},
+		seqNames(Ahead(rw, []string{"read-", "write-"}, 6, writer)))
+	require.Equal(t, []string{"write-0000000002", "read-0000000003"}, seqNames(Ahead(rw, []string{"read-", "write-"}, 3, writer)))
 }
 
-// SortedUpTo skips names by comparing suffixes as text: it must keep
-// exactly what Sorted keeps up to seq, whatever the names.
-func FuzzSortedUpTo(f *testing.F) {
-	f.Add("_c_a-lock-0000000005", "lock-0000000012", "lock-+000000001", int64(7))
-	f.Add("lock-99999999999", "lock-000000000a", "__lock__0000000003", int64(3))
-	f.Add("lock-0000000007", "lock-9999999999", "x", int64(9999999999))
-	f.Fuzz(func(t *testing.T, a, b, c string, seq int64) {
+func seqNames(list []Node) []string {
+	var names []string
+	for _, n := range list {
+		names = append(names, n.Name)
+	}
+	return names
+}
+
+// Ahead skips names by comparing suffixes as text and keeps no list: it
+// must keep exactly what a sort of all contenders says, whatever the names.
+func FuzzAhead(f *testing.F) {
+	f.Add("_c_a-lock-0000000005", "lock-0000000012", "lock-+000000001", "__lock__0000000003", int64(7), false)
+	f.Add("lock-99999999999", "lock-000000000a", "__lock__0000000003", "lock-0000000001", int64(3), true)
+	f.Add("lock-0000000007", "lock-9999999999", "x", "lock-0000000006", int64(9999999999), false)
+	f.Add("lock-0000000001", "lock-0000000002", "lock-0000000003", "lock-0000000004", int64(4), false)
+	f.Fuzz(func(t *testing.T, a, b, c, d string, seq int64, kazooOnly bool) {
 		kinds := []string{"lock-", core.KazooLock}
-		children := []string{a, b, c}
-		var want []Node
-		for _, n := range Sorted(children, kinds) {
-			if n.Seq <= seq {
-				want = append(want, n)
+		blocks := Predecessor
+		if kazooOnly {
+			blocks = func(n Node) bool { return n.Kind == core.KazooLock }
+		}
+		children := []string{a, b, c, d}
+		var ahead, me []Node
+		sorted := Sorted(children, kinds)
+		for i, n := range sorted {
+			if i > 0 && sorted[i-1].Seq == n.Seq {
+				t.Skip("two names with one sequence number: not a queue ZooKeeper makes")
+			}
+			switch {
+			case n.Seq == seq:
+				me = append(me, n)
+			case n.Seq < seq && blocks(n):
+				ahead = append(ahead, n)
 			}
 		}
-		got := SortedUpTo(children, kinds, seq)
+		want := append(ahead[max(0, len(ahead)-2):], me...)
+		got := Ahead(children, kinds, seq, blocks)
 		if len(want) == 0 {
 			require.Empty(t, got)
 			return

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"path"
+	"strings"
 
 	"github.com/go-zookeeper/zk"
 
@@ -40,7 +40,9 @@ type Entry struct {
 }
 
 // Join creates our protected ephemeral-sequential node of the given kind and
-// returns it with a fresh, sorted list of the contenders (which includes us).
+// returns it with a fresh list of the contenders, in queue order, which
+// includes us: all of them when blocks is nil, else only what Wait needs
+// to decide with blocks (Ahead).
 //
 // The node's czxid (its fencing token) and owner come from the create's
 // reply, so an acquisition costs one create and one children list. The
@@ -53,7 +55,7 @@ type Entry struct {
 //
 // On any failure after the create was sent, our node is found by its guid
 // and deleted, now or in the background.
-func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) (*Entry, []Node, error) {
+func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool, blocks Blocker) (*Entry, []Node, error) {
 	guid := NewGUID()
 	full, first, err := q.create(ctx, guid, kind, data, watch)
 	if err != nil {
@@ -94,17 +96,38 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool) 
 		q.Discard(ctx, full)
 		return nil, nil, q.lostErr(fmt.Errorf("contend: node %s belongs to session 0x%x, not ours (0x%x)", full, e.Stat.EphemeralOwner, owner))
 	}
-	list := Sorted(children, q.Kinds)
-	for i := 0; i < len(list); i++ {
-		if n := list[i]; n.GUID == e.Node.GUID && n.Name != e.Node.Name {
-			// A create of ours that landed twice (recovered after a lost
-			// reply): only one node may stand for us.
-			q.Abandon(q.Dir+"/"+n.Name, "duplicate")
-			list = append(list[:i], list[i+1:]...)
-			i--
+	children = q.dropDuplicates(children, e.Node)
+	if blocks == nil {
+		return e, Sorted(children, q.Kinds), nil
+	}
+	return e, Ahead(children, q.Kinds, e.Node.Seq, blocks), nil
+}
+
+// dropDuplicates deletes, and leaves out of children, the nodes that carry
+// our guid but are not ours: a create of ours that landed twice (recovered
+// after a lost reply), where only one node may stand for us.
+func (q *Queue) dropDuplicates(children []string, ours Node) []string {
+	var kept []string // a copy, made at the first duplicate (rare)
+	for i, c := range children {
+		dup := ours.GUID != "" && c != ours.Name && strings.Contains(c, ours.GUID)
+		if dup { // rare: parse only then
+			n, ok := Parse(c, q.Kinds)
+			dup = ok && n.GUID == ours.GUID
+		}
+		switch {
+		case dup && kept == nil:
+			kept = append(make([]string, 0, len(children)-1), children[:i]...)
+			q.Abandon(q.Dir+"/"+c, "duplicate")
+		case dup:
+			q.Abandon(q.Dir+"/"+c, "duplicate")
+		case kept != nil:
+			kept = append(kept, c)
 		}
 	}
-	return e, list, nil
+	if kept == nil {
+		return children
+	}
+	return kept
 }
 
 // firstRead is what Join reads right after its create: the parent's
@@ -492,17 +515,11 @@ func (q *Queue) children(ctx context.Context) ([]string, error) {
 
 // List returns the contenders in queue order.
 func (q *Queue) List(ctx context.Context) ([]Node, error) {
-	return q.listUpTo(ctx, math.MaxInt64)
-}
-
-// listUpTo returns the contenders up to sequence number seq in queue order
-// (SortedUpTo).
-func (q *Queue) listUpTo(ctx context.Context, seq int64) ([]Node, error) {
 	children, err := q.children(ctx)
 	if err != nil {
 		return nil, q.wrap("list", err)
 	}
-	return SortedUpTo(children, q.Kinds, seq), nil
+	return Sorted(children, q.Kinds), nil
 }
 
 // NewQueue checks a recipe's session and path and returns the queue at

@@ -10,20 +10,32 @@ import (
 	"github.com/zkrecipes/zkrecipes/internal/core"
 )
 
-// Blocker returns the contender that blocks list[me], or ok=false when
-// list[me] may proceed. It looks only at the contenders below me in a
-// sorted list: Wait may pass a list that ends at me.
-type Blocker func(list []Node, me int) (blocker Node, ok bool)
+// Blocker tells whether contender n, ahead of us in the queue, blocks us.
+// We wait on the nearest contender ahead of us that blocks us, and are
+// free when there is none.
+type Blocker func(n Node) bool
 
-// Predecessor blocks on the immediate predecessor: a mutex, a write lock.
-func Predecessor(list []Node, me int) (Node, bool) {
-	if me == 0 {
-		return Node{}, false
+// Predecessor says that every contender ahead blocks: we wait on our
+// immediate predecessor (a mutex, a write lock, an election term).
+func Predecessor(Node) bool { return true }
+
+// Unblocked says that no contender ahead blocks: Join then returns our node
+// alone, for a caller that decides by other means (a semaphore counts).
+func Unblocked(Node) bool { return false }
+
+// blocker returns the nearest contender below list[me] that blocks it, or
+// ok=false when list[me] may proceed.
+func blocker(list []Node, me int, blocks Blocker) (Node, bool) {
+	for i := me - 1; i >= 0; i-- {
+		if blocks(list[i]) {
+			return list[i], true
+		}
 	}
-	return list[me-1], true
+	return Node{}, false
 }
 
-// Wait blocks until no contender blocks e, watching only the blocker. It
+// Wait blocks until no contender blocks e, watching only the nearest
+// contender ahead that blocks it (list is Join's, or Ahead's). It
 // re-lists the queue on every wake-up and every session state change, except
 // in one case: when the blocker was the only contender that blocked us
 // (removing it from the last listing frees us) and the session did not
@@ -54,7 +66,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 		if me < 0 {
 			return susp, q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, e.Path))
 		}
-		pred, blocked := blocks(list, me)
+		pred, blocked := blocker(list, me, blocks)
 		if !blocked {
 			if !fresh {
 				if e.Watch == nil {
@@ -80,7 +92,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 				rest = append(rest, n)
 			}
 		}
-		_, stillBlocked := blocks(rest, Index(rest, e.Node.Name))
+		_, stillBlocked := blocker(rest, Index(rest, e.Node.Name), blocks)
 		soleBlocker := !stillBlocked
 
 		_, changed := q.Sess.Changed()
@@ -110,7 +122,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 			}
 		}
 		susp = q.Sess.Suspensions()
-		if list, err = q.relistUpTo(ctx, e.Node.Seq); err != nil {
+		if list, err = q.relistAhead(ctx, e.Node.Seq, blocks); err != nil {
 			return susp, err
 		}
 		fresh = true
@@ -151,15 +163,17 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 	return !exists, nil
 }
 
-// relistUpTo re-reads the queue up to sequence number seq (our node and
-// those ahead of it: a Blocker looks at no others), waiting out a
-// disconnect.
-func (q *Queue) relistUpTo(ctx context.Context, seq int64) ([]Node, error) {
+// relistAhead re-reads what decides whether the contender with sequence
+// number seq is blocked (Ahead), waiting out a disconnect.
+func (q *Queue) relistAhead(ctx context.Context, seq int64, blocks Blocker) ([]Node, error) {
 	var list []Node
 	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
-		var err error
-		list, err = q.listUpTo(ctx, seq)
-		return err
+		children, err := q.children(ctx)
+		if err != nil {
+			return q.wrap("list", err)
+		}
+		list = Ahead(children, q.Kinds, seq, blocks)
+		return nil
 	})
 	return list, err
 }
