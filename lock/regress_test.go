@@ -69,7 +69,7 @@ func TestFastPathDoesNotGrantADeletedNode(t *testing.T) {
 }
 
 // A lease that watches its node must still apply LoseOnSuspend when the
-// disconnect happens while its monitor is busy re-arming the watch.
+// disconnect happens while it is busy re-arming the watch.
 func TestNodeWatchLeaseLosesOnSuspend(t *testing.T) {
 	zkc := shared(t)
 	root := zktest.Root(t)
@@ -81,7 +81,7 @@ func TestNodeWatchLeaseLosesOnSuspend(t *testing.T) {
 	require.NoError(t, err)
 	events := sess.Subscribe(ctx)
 
-	// The monitor re-reads the node after a data change: lose that reply
+	// The lease re-reads the node after a data change: lose that reply
 	// (the connection is reset), so the suspension happens mid-re-arm.
 	dropped := p.DropNextReply(zktest.OpGetData)
 	_, err = obs.Set(root+"/"+lastSegment(l.Path()), []byte("poke"), -1)

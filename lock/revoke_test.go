@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -219,4 +221,58 @@ func TestRevokeKazooNamedHolder(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("the waiter was not granted after the break")
 	}
+}
+
+// Leases that watch their node run no goroutine while held (the session
+// hands them their node's events), and each still ends, alone, when its
+// node is deleted by someone else, and is revoked when asked.
+func TestWatchedLeasesRunNoGoroutine(t *testing.T) {
+	zkc := shared(t)
+	root := zktest.Root(t)
+	ctx := testCtx(t)
+	sess := zkc.Session(t)
+	obs := zkc.Conn(t)
+	const n = 40
+	// One lease first, so what the session starts once is running.
+	first, err := lock.NewMutex(sess, path.Join(root, "first"), lock.WithRevocable()).Acquire(ctx)
+	require.NoError(t, err)
+	before := runtime.NumGoroutine()
+	leases := make([]*lock.Lease, n)
+	for i := range leases {
+		opt := lock.WithNodeWatch()
+		if i%2 == 1 {
+			opt = lock.WithRevocable()
+		}
+		leases[i], err = lock.NewMutex(sess, path.Join(root, strconv.Itoa(i)), opt).Acquire(ctx)
+		require.NoError(t, err)
+	}
+	require.Less(t, runtime.NumGoroutine()-before, n/4, "goroutines for %d held leases", n)
+
+	// Delete one lease's node behind its back: that lease, and it alone, is lost.
+	victim := leases[7]
+	require.NoError(t, obs.Delete(victim.Path(), -1))
+	select {
+	case <-victim.Done():
+		require.ErrorIs(t, victim.Err(), lock.ErrNodeDeleted)
+	case <-time.After(patience):
+		t.Fatal("a watched lease outlived its node")
+	}
+	// Revoke another: its context is cancelled, and it stays held.
+	revoked := leases[9]
+	_, _, err = lock.Revoke(ctx, zkc.Session(t), path.Join(root, "9"), 0)
+	require.NoError(t, err)
+	select {
+	case <-revoked.Context().Done():
+		require.ErrorIs(t, context.Cause(revoked.Context()), lock.ErrRevoked)
+		require.NoError(t, revoked.Err())
+	case <-time.After(patience):
+		t.Fatal("a revocation was not delivered")
+	}
+	for i, l := range leases {
+		if i != 7 {
+			require.NoError(t, l.Err(), "lease %d", i)
+		}
+		require.NoError(t, l.Release(ctx))
+	}
+	require.NoError(t, first.Release(ctx))
 }

@@ -31,11 +31,14 @@ func (e *engine) s() *Session { return (*Session)(e) }
 func (e *engine) Go(fn func()) bool                                   { return e.s().spawn(fn) }
 func (e *engine) Cleanup(what string, fn func(context.Context) error) { e.s().cleanup(what, fn) }
 func (e *engine) OnStateChange(fn func(StateEvent)) func()            { return e.s().onStateChange(fn) }
-func (e *engine) TakeCreated(full string) (CreatedNode, bool)         { return e.s().takeCreated(full) }
-func (e *engine) Suspensions() uint64                                 { return e.s().suspensionCount() }
-func (e *engine) Changed() (State, <-chan struct{})                   { return e.s().stateChanged() }
-func (e *engine) Unpath(full string) string                           { return e.s().unpath(full) }
-func (e *engine) Observer() *obs.Observer                             { return e.s().obs }
+func (e *engine) OnNodeEvent(full string, fn func(zk.Event)) func() {
+	return e.s().onNodeEvent(full, fn)
+}
+func (e *engine) TakeCreated(full string) (CreatedNode, bool) { return e.s().takeCreated(full) }
+func (e *engine) Suspensions() uint64                         { return e.s().suspensionCount() }
+func (e *engine) Changed() (State, <-chan struct{})           { return e.s().stateChanged() }
+func (e *engine) Unpath(full string) string                   { return e.s().unpath(full) }
+func (e *engine) Observer() *obs.Observer                     { return e.s().obs }
 
 // What users have too.
 func (e *engine) Conn() *zk.Conn                                  { return e.s().Conn() }

@@ -1,5 +1,7 @@
 package recipes
 
+import "github.com/go-zookeeper/zk"
+
 // listener is one onStateChange registration.
 type listener struct{ fn func(StateEvent) }
 
@@ -43,5 +45,55 @@ func (s *Session) dispatch() {
 		for _, n := range notes {
 			n.l.fn(n.ev)
 		}
+	}
+}
+
+// nodeListener is one onNodeEvent registration.
+type nodeListener struct{ fn func(zk.Event) }
+
+// onNodeEvent registers fn to be called with every watch event the
+// connection receives for the node at full (a full path: chroot applied),
+// from now on, and returns a function that removes it. It sets no watch:
+// the caller sets one (an exists or get with a watch), and fn then sees its
+// events, of any watch this session keeps on that node. fn runs on
+// go-zookeeper's receive loop before the event reaches any watch channel,
+// so events come in the order the server sent them; it must return quickly
+// and never block. A hold that watches its own node uses it instead of a
+// goroutine that waits on the watch channel.
+func (s *Session) onNodeEvent(full string, fn func(zk.Event)) (remove func()) {
+	l := &nodeListener{fn: fn}
+	s.nodeMu.Lock()
+	if s.nodeFuncs == nil {
+		s.nodeFuncs = make(map[string][]*nodeListener)
+	}
+	s.nodeFuncs[full] = append(s.nodeFuncs[full], l)
+	s.nodeMu.Unlock()
+	return func() {
+		s.nodeMu.Lock()
+		defer s.nodeMu.Unlock()
+		ls := s.nodeFuncs[full]
+		for i, x := range ls {
+			if x != l {
+				continue
+			}
+			if len(ls) == 1 {
+				delete(s.nodeFuncs, full)
+			} else { // a new slice: dispatchNode may be reading the old one
+				s.nodeFuncs[full] = append(ls[:i:i], ls[i+1:]...)
+			}
+			return
+		}
+	}
+}
+
+// dispatchNode calls the listeners of ev's node, outside the lock. A
+// listener added meanwhile is appended past the length read here, and a
+// removal makes a new slice, so the slice read stays as it was.
+func (s *Session) dispatchNode(ev zk.Event) {
+	s.nodeMu.Lock()
+	ls := s.nodeFuncs[ev.Path]
+	s.nodeMu.Unlock()
+	for _, l := range ls {
+		l.fn(ev)
 	}
 }

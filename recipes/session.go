@@ -89,6 +89,9 @@ type Session struct {
 
 	dispatchMu sync.Mutex // one dispatcher at a time keeps calls in order
 
+	nodeMu    sync.Mutex
+	nodeFuncs map[string][]*nodeListener // full path -> its node-event listeners (copy on write)
+
 	created   createdLog
 	obs       *obs.Observer
 	ctx       context.Context // cancelled, with Err as cause, when the session ends
@@ -431,6 +434,7 @@ func (s *Session) onHandshake(h wire.Handshake) {
 // onEvent consumes every go-zookeeper event. It never blocks.
 func (s *Session) onEvent(ev zk.Event) {
 	if ev.Type != zk.EventSession {
+		s.dispatchNode(ev)
 		return
 	}
 	defer s.dispatch()

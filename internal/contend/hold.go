@@ -21,9 +21,11 @@ var ErrNodeDeleted = errors.New("contender node deleted")
 
 func init() { obs.RegisterCause(ErrNodeDeleted, "node_deleted") }
 
-// Hold is a held position in a queue (a lock, a permit, a term). It watches
-// its own node and the session, and ends with ErrLost wrapping the cause,
-// or with ErrReleased after Release.
+// Hold is a held position in a queue (a lock, a permit, a term). It follows
+// the session, and its own node when the entry watches it, and ends with
+// ErrLost wrapping the cause, or with ErrReleased after Release. It runs no
+// goroutine while held: the session calls it with its state changes and
+// its node's events.
 type Hold struct {
 	q             *Queue
 	e             *Entry
@@ -33,7 +35,6 @@ type Hold struct {
 	freed         error // the recipe's ErrReleased
 
 	done chan struct{}
-	kick chan struct{} // asks the monitor to revalidate after a reconnect (nil: no monitor)
 
 	granted time.Time
 
@@ -47,6 +48,7 @@ type Hold struct {
 	releasing bool
 	suspended bool   // seen suspended, not yet reconnected
 	unlisten  func() // removes the session listener
+	unwatch   func() // removes the node-event listener (nil: the entry has no watch)
 	// The hold's context is made on the first call to Context (most
 	// holds are never asked for it): ctxOut, with its cancel func, and
 	// ctxCause, the cause it is (or is to be) cancelled with.
@@ -77,10 +79,11 @@ type HoldConfig struct {
 
 // NewHold starts watching e, held in q, and returns its Hold. The hold
 // follows the session's state through a listener, which sees every change
-// in order (no goroutine); a hold whose entry watches its own node also
-// runs a monitor goroutine for that watch. suspensions is the session's
-// Suspensions count when the caller decided it holds: if the session was
-// suspended since, the hold re-checks its node before it is handed out.
+// in order, and, when the entry watches its own node, that node's events
+// through another (no goroutine for either). e.Suspensions is the
+// session's Suspensions count when the caller decided it holds: if the
+// session was suspended since, the hold re-checks its node before it is
+// handed out.
 func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
 	suspensions := e.Suspensions
 	lost, freed := cfg.Lost, cfg.Freed
@@ -88,16 +91,24 @@ func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
 		q: q, e: e, cfg: cfg, loseOnSuspend: cfg.LoseOnSuspend, lost: lost, freed: freed, granted: time.Now(),
 		done: make(chan struct{}),
 	}
-	if e.Watch != nil {
-		h.kick = make(chan struct{}, 1)
-	}
 	unlisten := q.Sess.OnStateChange(h.onState)
+	var unwatch func()
+	if e.Watch != nil {
+		unwatch = q.Sess.OnNodeEvent(e.Path, h.onNodeEvent)
+	}
 	h.mu.Lock()
-	h.unlisten = unlisten
+	h.unlisten, h.unwatch = unlisten, unwatch
 	h.mu.Unlock()
-	if e.Watch != nil && !q.Sess.Go(h.monitor) {
-		h.end(fmt.Errorf("%w: %w", lost, core.ErrClosed))
-		return h
+	if e.Watch != nil {
+		// An event that came before the listener was in place is in the
+		// watch's channel (one after it may be seen twice: both harmless).
+		select {
+		case ev, ok := <-e.Watch:
+			if ok {
+				h.onNodeEvent(ev)
+			}
+		default:
+		}
 	}
 	// A change before the listener was in place is seen here.
 	h.onState(core.StateEvent{State: q.Sess.State(), Err: q.Sess.Err()})
@@ -114,17 +125,40 @@ func NewHold(q *Queue, e *Entry, cfg HoldConfig) *Hold {
 	return h
 }
 
-// revalidateLater re-checks our node after a reconnect: in the monitor when
-// there is one (it owns the watch), else in a goroutine of its own.
+// revalidateLater re-checks our node after a reconnect, and re-arms its
+// watch when it has one, in a goroutine of the session's.
 func (h *Hold) revalidateLater() {
-	if h.e.Watch != nil {
-		select {
-		case h.kick <- struct{}{}:
-		default:
-		}
-		return
-	}
 	h.q.Sess.Go(func() { h.rearm() })
+}
+
+// onNodeEvent is the hold's listener of its own node's events (entries
+// that watch their node). It runs on the connection's receive loop and
+// must not block: the hold is lost when the node is deleted; after a data
+// change a goroutine re-arms the watch and looks for a revocation. Session
+// states are onState's: it sees them all, in order. Once Release has
+// begun, node events are ignored.
+func (h *Hold) onNodeEvent(ev zk.Event) {
+	h.mu.Lock()
+	over := h.err != nil || h.releasing
+	h.mu.Unlock()
+	switch {
+	case over:
+	case ev.Type == zk.EventNodeDeleted:
+		h.loseTo(ErrNodeDeleted)
+	case ev.Type == zk.EventNodeDataChanged:
+		h.q.Sess.Go(h.rearmAfterChange)
+	}
+}
+
+// rearmAfterChange re-arms our node's watch after its data changed, and
+// cancels the hold's context when the data is a revocation.
+func (h *Hold) rearmAfterChange() {
+	data, ok := h.rearm()
+	if ok && h.cfg.Revoked != nil && string(data) == RevokeMarker {
+		h.mu.Lock()
+		h.cancelLocked(h.cfg.Revoked) // held until released; Err stays nil
+		h.mu.Unlock()
+	}
 }
 
 // onState is the hold's session listener. It runs on the goroutine that
@@ -305,6 +339,9 @@ func (h *Hold) end(err error) {
 	if h.unlisten != nil {
 		h.unlisten()
 	}
+	if h.unwatch != nil {
+		h.unwatch()
+	}
 }
 
 func (h *Hold) loseTo(cause error) {
@@ -317,94 +354,44 @@ func (h *Hold) loseTo(cause error) {
 	h.end(fmt.Errorf("%w: %w", h.lost, cause))
 }
 
-// monitor follows our node's watch: the hold is lost when the node is
-// deleted, revoked (context cancelled) when a revocation is written on it,
-// and the watch is re-armed after data changes and, when onState kicks it,
-// after a reconnect. Session states are onState's: it sees them all, in
-// order. Once Release has begun, node events are ignored.
-func (h *Hold) monitor() {
-	watch := h.e.Watch
-	for {
-		select {
-		case ev := <-watch:
-			h.mu.Lock()
-			releasing := h.releasing
-			h.mu.Unlock()
-			switch {
-			case releasing:
-				watch = nil
-			case ev.Type == zk.EventNodeDeleted:
-				h.loseTo(ErrNodeDeleted)
-				return
-			case ev.Type == zk.EventNotWatching:
-				watch = nil // the session is over: onState ends the hold
-			default: // our node's data changed: re-arm, and look for a revocation
-				var ok bool
-				var data []byte
-				if watch, data, ok = h.rearmData(); !ok {
-					return
-				}
-				if h.cfg.Revoked != nil && string(data) == RevokeMarker {
-					h.mu.Lock()
-					h.cancelLocked(h.cfg.Revoked) // held until released; Err stays nil
-					h.mu.Unlock()
-				}
-			}
-		case <-h.kick:
-			var ok bool
-			if watch, _, ok = h.rearmData(); !ok {
-				return
-			}
-		case <-h.done:
-			return
-		}
-	}
-}
-
-// rearm revalidates our node and returns a new watch on it (nil when the
-// entry has no watch), or ends the hold and returns ok=false.
-func (h *Hold) rearm() (<-chan zk.Event, bool) {
-	w, _, ok := h.rearmData()
-	return w, ok
-}
-
-// rearmData is rearm that also returns our node's data (read only when the
-// entry watches its node).
-func (h *Hold) rearmData() (<-chan zk.Event, []byte, bool) {
-	w, data, err := h.revalidate()
+// rearm revalidates our node and, when the entry watches it, sets a new
+// watch on it (whose events reach onNodeEvent) and returns its data; or
+// ends the hold and returns ok=false.
+func (h *Hold) rearm() (data []byte, ok bool) {
+	data, err := h.revalidate()
 	if err != nil {
 		h.loseTo(err)
 		h.cleanupAfterLoss()
-		return nil, nil, false
+		return nil, false
 	}
-	return w, data, true
+	return data, true
 }
 
-// revalidate checks, after a reconnect, that our node still exists and is
-// owned by our session, and re-arms the watch on it.
-func (h *Hold) revalidate() (<-chan zk.Event, []byte, error) {
+// revalidate checks that our node still exists and is owned by our
+// session, and returns its data after setting a new watch on it when the
+// entry watches it (onNodeEvent sees that watch's events).
+func (h *Hold) revalidate() ([]byte, error) {
 	var (
-		stat  *zk.Stat
-		watch <-chan zk.Event
-		data  []byte
+		stat *zk.Stat
+		data []byte
 	)
 	err := h.q.Sess.Retry(h.q.Sess.Context(), func(ctx context.Context) error {
 		var err error
-		stat, watch, data, err = h.q.stat(ctx, h.e.Path, h.e.Watch != nil)
+		stat, _, data, err = h.q.stat(ctx, h.e.Path, h.e.Watch != nil)
 		return err
 	})
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
-		return nil, nil, ErrNodeDeleted
+		return nil, ErrNodeDeleted
 	case err != nil:
 		if serr := h.q.Sess.Err(); serr != nil {
-			return nil, nil, serr
+			return nil, serr
 		}
-		return nil, nil, err
+		return nil, err
 	case stat.EphemeralOwner != h.q.Sess.ID():
-		return nil, nil, fmt.Errorf("node %s now belongs to session 0x%x", h.e.Path, stat.EphemeralOwner)
+		return nil, fmt.Errorf("node %s now belongs to session 0x%x", h.e.Path, stat.EphemeralOwner)
 	}
-	return watch, data, nil
+	return data, nil
 }
 
 // cleanupAfterLoss deletes our node after a loss while the session may

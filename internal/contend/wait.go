@@ -190,7 +190,7 @@ const (
 // watch events in zxid order, so when Wait concludes from a blocker's
 // deletion alone that nothing blocks us, a deletion of our node before it
 // is already here, as long as the watch was still armed. An event other
-// than a deletion is put back for the Hold's monitor.
+// than a deletion is put back for NewHold, which reads it.
 func watchState(e *Entry) ownWatch {
 	select {
 	case ev, ok := <-e.Watch:

@@ -47,6 +47,11 @@ type Session interface {
 	// OnStateChange calls fn with every state change, in order, on the
 	// goroutine that saw it: fn must not block.
 	OnStateChange(fn func(StateEvent)) (remove func())
+	// OnNodeEvent calls fn with every watch event the connection receives
+	// for the node at full (chroot applied), in order, on go-zookeeper's
+	// receive loop, before any watch channel has it: fn must not block. It
+	// sets no watch; the caller does.
+	OnNodeEvent(full string, fn func(zk.Event)) (remove func())
 	SyncOnce(ctx context.Context, path string) error
 	// LoseOnSuspend reports whether the session's default loss policy ends
 	// holds at a suspension (recipes.LoseOnSuspend).
