@@ -77,12 +77,14 @@ func Sorted(children []string, kinds []string) []Node {
 // children, and the two contenders nearest ahead of it that block it. Wait
 // needs no more: the nearest is the one it watches, and whether there is a
 // second tells whether the nearest's deletion alone frees it. It parses
-// each name once and sorts nothing, and it skips without parsing the names
-// whose suffix sorts after ours (those behind us, or no contenders), so
-// joining the back of a queue of n costs a scan of n names, not a sort.
+// only the names that may be among those three and sorts nothing: joining
+// the back of a queue of n costs a scan of n names, not a sort.
 func Ahead(children []string, kinds []string, seq int64, blocks Blocker) []Node {
 	// A contender's suffix is exactly seqDigits digits, so comparing
-	// suffixes as text orders them as numbers.
+	// suffixes as text orders them as numbers: a name whose suffix sorts
+	// after ours is behind us or no contender, and one whose suffix sorts
+	// before the second blocker's found so far cannot be among the two
+	// nearest; neither needs a parse.
 	last := seqText(seq)
 	var (
 		me, near, second Node
@@ -90,8 +92,11 @@ func Ahead(children []string, kinds []string, seq int64, blocks Blocker) []Node 
 		hasSecond        bool
 	)
 	for _, c := range children {
-		if last != "" && len(c) > seqDigits && c[len(c)-seqDigits:] > last {
-			continue
+		if last != "" && len(c) > seqDigits {
+			suffix := c[len(c)-seqDigits:]
+			if suffix > last || (hasSecond && suffix < second.Name[len(second.Name)-seqDigits:]) {
+				continue
+			}
 		}
 		n, ok := Parse(c, kinds)
 		switch {

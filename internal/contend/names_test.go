@@ -1,6 +1,8 @@
 package contend
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,6 +69,38 @@ func TestAheadKeepsUsAndTheTwoNearestBlockers(t *testing.T) {
 	require.Equal(t, []string{"write-0000000002", "write-0000000004", "read-0000000006"},
 		seqNames(Ahead(rw, []string{"read-", "write-"}, 6, writer)))
 	require.Equal(t, []string{"write-0000000002", "read-0000000003"}, seqNames(Ahead(rw, []string{"read-", "write-"}, 3, writer)))
+}
+
+// In a long queue, listed in any order, Ahead keeps what a sort says.
+func TestAheadInALongShuffledQueue(t *testing.T) {
+	kinds := []string{"read-", "write-"}
+	var children []string
+	for i := range 300 {
+		kind := "read-"
+		if i%7 == 0 {
+			kind = "write-"
+		}
+		children = append(children, fmt.Sprintf("_c_%s-%s%010d", NewGUID(), kind, i*3))
+	}
+	children = append(children, "ready", "lock-x")
+	writer := func(n Node) bool { return n.Kind == "write-" }
+	for _, seed := range []uint64{1, 2, 3} {
+		r := rand.New(rand.NewPCG(seed, seed))
+		r.Shuffle(len(children), func(i, j int) { children[i], children[j] = children[j], children[i] })
+		sorted := Sorted(children, kinds)
+		for _, me := range []int{0, 1, 5, 150, 299} {
+			for _, blocks := range []Blocker{Predecessor, writer} {
+				var want []Node
+				for _, n := range sorted[:me] {
+					if blocks(n) {
+						want = append(want, n)
+					}
+				}
+				want = append(want[max(0, len(want)-2):], sorted[me])
+				require.Equal(t, want, Ahead(children, kinds, sorted[me].Seq, blocks), "seed %d, me %d", seed, me)
+			}
+		}
+	}
 }
 
 func seqNames(list []Node) []string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 
 	"github.com/go-zookeeper/zk"
 
@@ -103,17 +102,18 @@ func (q *Queue) Join(ctx context.Context, kind string, data []byte, watch bool, 
 	return e, Ahead(children, q.Kinds, e.Node.Seq, blocks), nil
 }
 
-// dropDuplicates deletes, and leaves out of children, the nodes that carry
-// our guid but are not ours: a create of ours that landed twice (recovered
-// after a lost reply), where only one node may stand for us.
+// dropDuplicates deletes, and leaves out of children, the nodes that are
+// ours but not our node: a create of ours that landed twice (recovered
+// after a lost reply), where only one node may stand for us. Such a node's
+// name differs from ours only in its sequence suffix (same guid, same kind).
 func (q *Queue) dropDuplicates(children []string, ours Node) []string {
+	if ours.GUID == "" || len(ours.Name) <= seqDigits {
+		return children
+	}
+	prefix := ours.Name[:len(ours.Name)-seqDigits]
 	var kept []string // a copy, made at the first duplicate (rare)
 	for i, c := range children {
-		dup := ours.GUID != "" && c != ours.Name && strings.Contains(c, ours.GUID)
-		if dup { // rare: parse only then
-			n, ok := Parse(c, q.Kinds)
-			dup = ok && n.GUID == ours.GUID
-		}
+		dup := len(c) == len(ours.Name) && c[:len(prefix)] == prefix && c != ours.Name
 		switch {
 		case dup && kept == nil:
 			kept = append(make([]string, 0, len(children)-1), children[:i]...)
