@@ -180,11 +180,13 @@ END {
 	ratio("RawLoop (ours) / RawLoop (theirs) cpu-ns/op: same code", "RawLoopOurs", "RawLoop", "cpu-ns/op", "<=", 0)
 	lockPairs(1)
 	print ""
+	print "at scale, ours / go-zookeeper (paired, median of per-round ratios):"
 	ratio("Waiters1000 hand-offs/s", "Waiters1000Mutex", "Waiters1000ZkLock", "hand-offs/s", ">=", 1)
 	ratio("Waiters1000 cpu-ns/hand-off", "Waiters1000Mutex", "Waiters1000ZkLock", "cpu-ns/hand-off", "<=", 1)
 	ratio("Leases10000 acquire-all-ms (Mutex / raw creates)", "Leases10000Mutex", "Leases10000Raw", "acquire-all-ms", "<=", 0)
 	ratio("Leases10000 release-all-ms (Mutex / raw deletes)", "Leases10000Mutex", "Leases10000Raw", "release-all-ms", "<=", 0)
 	ratio("Election / zk.Lock, 100 candidates: handoffs/s", "ElectionHandoff100", "ZkLockHandoff100", "handoffs/s", ">=", 1)
+	ratio("Election / zk.Lock, 100 candidates: cpu-ns/op", "ElectionHandoff100", "ZkLockHandoff100", "cpu-ns/op", "<=", 1)
 	ratio("Election / zk.Lock, 100 candidates: p50-ms", "ElectionHandoff100", "ZkLockHandoff100", "p50-ms", "<=", 1)
 	ratio("Election / zk.Lock, 100 candidates: p99-ms", "ElectionHandoff100", "ZkLockHandoff100", "p99-ms", "<=", 1)
 	print ""
