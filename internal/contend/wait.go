@@ -47,7 +47,9 @@ func blocker(list []Node, me int, blocks Blocker) (Node, bool) {
 // else one Exists, which is cheaper for the server than a children list.
 //
 // With try set, Wait returns ErrBlocked instead of waiting. It returns
-// ErrNodeGone (or the session's end) if our node disappears.
+// ErrNodeGone (or the session's end) if our node disappears, and ctx's
+// cause as soon as ctx ends: a watch or list then in flight finishes in a
+// goroutine of the session's, and its answer is dropped.
 //
 // e.Suspensions is the session's Suspensions count read before list was
 // read (Join sets it). Wait leaves in it the count read before the reads
@@ -60,7 +62,6 @@ func (q *Queue) Wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 }
 
 func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker, try bool, susp uint64) (uint64, error) {
-	fresh := true // list is a listing, not a listing minus a deleted blocker
 	for {
 		me := Index(list, e.Node.Name)
 		if me < 0 {
@@ -68,18 +69,6 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 		}
 		pred, blocked := blocker(list, me, blocks)
 		if !blocked {
-			if !fresh {
-				if e.Watch == nil {
-					susp = q.Sess.Suspensions()
-				}
-				gone, err := q.ownNodeGone(ctx, e)
-				if err != nil {
-					return susp, err
-				}
-				if gone {
-					return susp, q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, e.Path))
-				}
-			}
 			return susp, q.Sess.Err() // nil unless the session ended meanwhile
 		}
 		if try {
@@ -93,40 +82,106 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 			}
 		}
 		_, stillBlocked := blocker(rest, Index(rest, e.Node.Name), blocks)
-		soleBlocker := !stillBlocked
+		turn := waitTurn{e: e, pred: q.Dir + "/" + pred.Name, sole: !stillBlocked, blocks: blocks, susp: susp}
 
-		_, changed := q.Sess.Changed()
-		watch, err := core.WatchOf(q.Sess.GetW(ctx, q.Dir+"/"+pred.Name))
-		switch {
-		case errors.Is(err, zk.ErrNoNode):
-			if soleBlocker && !closed(changed) {
-				list, fresh = rest, false
-				continue
+		// The watch, the wait and the re-list take one goroutine of the
+		// session's when ctx can end (go-zookeeper's calls cannot be
+		// cancelled), none when it cannot.
+		var r waitResult
+		if ctx.Done() == nil {
+			r = q.awaitBlocker(ctx, turn)
+		} else {
+			ch := make(chan waitResult, 1)
+			if !q.Sess.Go(func() { ch <- q.awaitBlocker(ctx, turn) }) {
+				return susp, q.lostErr(core.ErrClosed)
 			}
-		case err != nil && !core.IsTransient(err):
-			return susp, q.lostErrOr(q.wrap("watch blocker in", err))
-		case err == nil:
 			select {
-			case ev := <-watch:
-				// After a state change (a reconnect re-sends watches in no
-				// particular order) only a fresh list is proof.
-				if ev.Type == zk.EventNodeDeleted && soleBlocker && !closed(changed) {
-					list, fresh = rest, false
-					continue
-				}
-			case <-changed:
+			case r = <-ch:
 			case <-ctx.Done():
 				return susp, context.Cause(ctx)
 			case <-q.Sess.Done():
 				return susp, q.Sess.Err()
 			}
 		}
-		susp = q.Sess.Suspensions()
-		if list, err = q.relistAhead(ctx, e.Node.Seq, blocks); err != nil {
-			return susp, err
+		if r.done || r.err != nil {
+			return r.susp, r.err
 		}
-		fresh = true
+		list, susp = r.list, r.susp
 	}
+}
+
+// waitTurn is one turn of Wait's loop: our entry, the full path of the
+// blocker to watch, whether its deletion alone frees us, and the
+// Suspensions count the last listing rests on.
+type waitTurn struct {
+	e      *Entry
+	pred   string
+	sole   bool
+	blocks Blocker
+	susp   uint64
+}
+
+// waitResult is what a turn found: done (free, or err), or a fresh list.
+type waitResult struct {
+	done bool
+	list []Node
+	susp uint64
+	err  error
+}
+
+// awaitBlocker runs one turn: it watches the blocker, waits for its
+// deletion or a session state change, and then either finds us free (the
+// blocker's deletion alone frees us and our node still exists) or re-lists
+// the queue. It runs in Wait's goroutine when ctx cannot end, else in one
+// of the session's; either way its requests go straight to go-zookeeper,
+// and ctx bounds only its waits.
+func (q *Queue) awaitBlocker(ctx context.Context, t waitTurn) waitResult {
+	direct := context.WithoutCancel(ctx)
+	_, changed := q.Sess.Changed()
+	watch, err := core.WatchOf(q.Sess.GetW(direct, t.pred))
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		if t.sole && !closed(changed) {
+			return q.freedByDeletion(ctx, t)
+		}
+	case err != nil && !core.IsTransient(err):
+		return waitResult{done: true, susp: t.susp, err: q.lostErrOr(q.wrap("watch blocker in", err))}
+	case err == nil:
+		select {
+		case ev := <-watch:
+			// After a state change (a reconnect re-sends watches in no
+			// particular order) only a fresh list is proof.
+			if ev.Type == zk.EventNodeDeleted && t.sole && !closed(changed) {
+				return q.freedByDeletion(ctx, t)
+			}
+		case <-changed:
+		case <-ctx.Done():
+			return waitResult{done: true, susp: t.susp, err: context.Cause(ctx)}
+		case <-q.Sess.Done():
+			return waitResult{done: true, susp: t.susp, err: q.Sess.Err()}
+		}
+	}
+	susp := q.Sess.Suspensions()
+	list, err := q.relistAhead(ctx, t.e.Node.Seq, t.blocks)
+	return waitResult{done: err != nil, list: list, susp: susp, err: err}
+}
+
+// freedByDeletion ends a turn in which the blocker's deletion alone freed
+// us: we are free if our node still exists.
+func (q *Queue) freedByDeletion(ctx context.Context, t waitTurn) waitResult {
+	susp := t.susp
+	if t.e.Watch == nil {
+		susp = q.Sess.Suspensions()
+	}
+	gone, err := q.ownNodeGone(ctx, t.e)
+	switch {
+	case err != nil:
+	case gone:
+		err = q.lostErr(fmt.Errorf("%w: %s", ErrNodeGone, t.e.Path))
+	default:
+		err = q.Sess.Err() // nil unless the session ended meanwhile
+	}
+	return waitResult{done: true, susp: susp, err: err}
 }
 
 func closed(ch <-chan struct{}) bool {
@@ -141,7 +196,9 @@ func closed(ch <-chan struct{}) bool {
 // ownNodeGone tells whether our node was deleted: from its watch when we
 // keep one and it is still armed, else by reading it. A watch that fired for
 // another event (a data change) is spent: a later deletion would send
-// nothing, so its silence proves nothing and we read.
+// nothing, so its silence proves nothing and we read. The read goes straight
+// to go-zookeeper (awaitBlocker's goroutine); ctx bounds only the waits
+// between tries.
 func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 	if e.Watch != nil {
 		switch watchState(e) {
@@ -154,7 +211,7 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 	var exists bool
 	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
 		var err error
-		exists, _, err = q.Sess.Exists(ctx, e.Path)
+		exists, _, err = q.Sess.Exists(context.WithoutCancel(ctx), e.Path) // awaitBlocker's: straight to go-zookeeper
 		return err
 	})
 	if err != nil {
@@ -164,11 +221,13 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 }
 
 // relistAhead re-reads what decides whether the contender with sequence
-// number seq is blocked (Ahead), waiting out a disconnect.
+// number seq is blocked (Ahead), waiting out a disconnect. The list goes
+// straight to go-zookeeper (awaitBlocker's goroutine); ctx bounds only the
+// waits between tries.
 func (q *Queue) relistAhead(ctx context.Context, seq int64, blocks Blocker) ([]Node, error) {
 	var list []Node
 	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
-		children, err := q.children(ctx)
+		children, err := q.children(context.WithoutCancel(ctx)) // awaitBlocker's: straight to go-zookeeper
 		if err != nil {
 			return q.wrap("list", err)
 		}
