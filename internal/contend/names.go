@@ -111,7 +111,13 @@ func Ahead(children []string, kinds []string, seq int64, blocks Blocker) []Node 
 			second, hasSecond = n, true
 		}
 	}
-	out := make([]Node, 0, 3)
+	n := 0
+	for _, has := range [...]bool{hasSecond, hasNear, hasMe} {
+		if has {
+			n++
+		}
+	}
+	out := make([]Node, 0, n)
 	if hasSecond {
 		out = append(out, second)
 	}
