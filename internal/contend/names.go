@@ -111,23 +111,18 @@ func Ahead(children []string, kinds []string, seq int64, blocks Blocker) []Node 
 			second, hasSecond = n, true
 		}
 	}
-	n := 0
-	for _, has := range [...]bool{hasSecond, hasNear, hasMe} {
-		if has {
-			n++
-		}
-	}
-	out := make([]Node, 0, n)
+	var kept [3]Node
+	k := 0
 	if hasSecond {
-		out = append(out, second)
+		kept[k], k = second, k+1
 	}
 	if hasNear {
-		out = append(out, near)
+		kept[k], k = near, k+1
 	}
 	if hasMe {
-		out = append(out, me)
+		kept[k], k = me, k+1
 	}
-	return out
+	return slices.Clone(kept[:k]) // sized to what is kept: one node when uncontended
 }
 
 // seqText is seq as a sequence suffix (seqDigits digits, zero-padded), or

@@ -103,7 +103,7 @@ func (q *Queue) wait(ctx context.Context, e *Entry, list []Node, blocks Blocker,
 				return susp, q.Sess.Err()
 			}
 		}
-		if r.done || r.err != nil {
+		if r.done {
 			return r.susp, r.err
 		}
 		list, susp = r.list, r.susp
@@ -121,7 +121,8 @@ type waitTurn struct {
 	susp   uint64
 }
 
-// waitResult is what a turn found: done (free, or err), or a fresh list.
+// waitResult is what a turn found: done (free, or err set), or a fresh
+// list. Every path that sets err sets done.
 type waitResult struct {
 	done bool
 	list []Node
