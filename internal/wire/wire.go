@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -175,6 +176,12 @@ type conn struct {
 
 	closeOnce sync.Once
 
+	// established is set once the handshake is done (deadlines are no
+	// longer clamped); readClear and writeClear say that a deadline was
+	// cleared and the socket not told yet (see SetDeadline).
+	established           atomic.Bool
+	readClear, writeClear atomic.Bool
+
 	mu            sync.Mutex
 	handshakeSent time.Time
 	handshakeBoot clock.Instant // handshakeSent on the deadline clock
@@ -185,6 +192,13 @@ type conn struct {
 	session       int64         // granted by this connection's handshake
 	pingEvery     time.Duration // go-zookeeper's ping interval, from the handshake
 	lastSync      clock.Instant // when this connection last wrote a sync
+
+	// read-ahead buffer (only touched by the single reader goroutine):
+	// rbuf[rnext:] is yet to be served, rerr is the error the socket
+	// returned with the last bytes buffered
+	rbuf  []byte
+	rnext int
+	rerr  error
 
 	// read-side frame parser (only touched by the single reader goroutine)
 	lenBuf  [4]byte
@@ -227,12 +241,57 @@ func (c *conn) Write(p []byte) (int, error) {
 		c.pending = append(c.pending, sent{xid, op, boot})
 	}
 	c.mu.Unlock()
+	if c.writeClear.Load() && c.writeClear.Swap(false) {
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+	}
 	return c.Conn.Write(p)
 }
 
+// Read serves go-zookeeper from a read-ahead buffer. go-zookeeper reads each
+// frame in two calls, its 4-byte length and then its body, and each would
+// be a system call of its own (and a third when the socket has nothing yet);
+// one read of up to readAhead bytes usually brings a whole reply, often
+// with the notification or the next reply behind it. Bytes are parsed as
+// they come off the socket, so the hooks see a frame before go-zookeeper
+// does. A read at least as large as the buffer (the rest of a big body)
+// goes to the socket directly.
 func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.parse(p[:n])
+	if c.rnext < len(c.rbuf) {
+		n := copy(p, c.rbuf[c.rnext:])
+		c.rnext += n
+		return n, nil
+	}
+	if err := c.rerr; err != nil {
+		c.rerr = nil
+		return 0, err
+	}
+	if len(p) >= readAhead {
+		return c.fill(p)
+	}
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, 0, readAhead)
+	}
+	n, err := c.fill(c.rbuf[:readAhead])
+	c.rbuf, c.rnext = c.rbuf[:n], 0
+	if n == 0 {
+		return 0, err
+	}
+	c.rerr = err // returned once the buffered bytes are served
+	k := copy(p, c.rbuf)
+	c.rnext = k
+	return k, nil
+}
+
+// readAhead is the size of a connection's read-ahead buffer.
+const readAhead = 4096
+
+// fill reads from the socket into b and parses what came.
+func (c *conn) fill(b []byte) (int, error) {
+	if c.readClear.Load() && c.readClear.Swap(false) {
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
+	n, err := c.Conn.Read(b)
+	c.parse(b[:n])
 	if err != nil {
 		c.mu.Lock()
 		report := !c.handshakeDone && !c.reported
@@ -254,21 +313,48 @@ func (c *conn) Close() error {
 	return err
 }
 
+// SetDeadline, SetReadDeadline and SetWriteDeadline clamp a deadline set
+// during the handshake (see Dialer.HandshakeTimeout), and leave a cleared
+// deadline to be cleared on the socket by the next read or write that
+// reaches it. go-zookeeper sets a deadline before each frame it reads or
+// writes and clears it after: the clear matters only to a later read or
+// write, which almost always sets a deadline of its own first, so most
+// clears never need to reach the socket (each is a timer update in Go's
+// poller). go-zookeeper alone uses the connection, and clears a deadline
+// from the goroutine that reads (or writes) after its read (or write)
+// returned, so no read or write is pending when it does.
 func (c *conn) SetDeadline(t time.Time) error {
-	return c.Conn.SetDeadline(c.clamp(t))
+	if t = c.clamp(t); t.IsZero() {
+		c.readClear.Store(true)
+		c.writeClear.Store(true)
+		return nil
+	}
+	c.readClear.Store(false)
+	c.writeClear.Store(false)
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
-	return c.Conn.SetReadDeadline(c.clamp(t))
+	if t = c.clamp(t); t.IsZero() {
+		c.readClear.Store(true)
+		return nil
+	}
+	c.readClear.Store(false)
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *conn) SetWriteDeadline(t time.Time) error {
-	return c.Conn.SetWriteDeadline(c.clamp(t))
+	if t = c.clamp(t); t.IsZero() {
+		c.writeClear.Store(true)
+		return nil
+	}
+	c.writeClear.Store(false)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // clamp bounds deadlines set while the handshake is in progress.
 func (c *conn) clamp(t time.Time) time.Time {
-	if c.d.HandshakeTimeout <= 0 {
+	if c.d.HandshakeTimeout <= 0 || c.established.Load() {
 		return t
 	}
 	c.mu.Lock()
@@ -323,6 +409,7 @@ func (c *conn) frame() {
 	c.mu.Lock()
 	if !c.handshakeDone {
 		c.handshakeDone = true
+		c.established.Store(true)
 		at := c.handshakeBoot
 		h, ok := parseConnectResponse(c.head)
 		c.session = h.SessionID

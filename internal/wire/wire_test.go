@@ -224,3 +224,119 @@ func TestQuietPings(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "no ping went out after the interval")
 	}
 }
+
+// countingConn counts the reads that reach the socket.
+type countingConn struct {
+	net.Conn
+	reads int
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads++
+	return c.Conn.Read(p)
+}
+
+// The read-ahead buffer serves go-zookeeper's two reads of a frame (its
+// length, then its body) from one read of the socket, a body larger than
+// the buffer intact, and the socket's error only after the bytes that came
+// before it.
+func TestReadAhead(t *testing.T) {
+	client, server := net.Pipe()
+	sock := &countingConn{Conn: client}
+	var answered []int32
+	d := &Dialer{
+		Dial:  func(string, string, time.Duration) (net.Conn, error) { return sock, nil },
+		Hooks: Hooks{Answered: func(a Answer) { answered = append(answered, a.Op) }},
+	}
+	c, err := d.DialContext("tcp", "x", time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	go io.Copy(io.Discard, server)
+	for _, req := range [][]byte{frame(make([]byte, 44)), request(1, 3), request(2, 8)} {
+		_, err := c.Write(req)
+		require.NoError(t, err)
+	}
+
+	big := make([]byte, 3*readAhead) // a children list larger than the buffer
+	for i := range big {
+		big[i] = byte(i)
+	}
+	small := frame(replyHeader(1, 7, 0, []byte("exists")))
+	large := frame(replyHeader(2, 8, 0, big))
+	stream := append(frame(connectResponse(0x1234, 4000, nil)), small...)
+	stream = append(stream, large...)
+	go func() {
+		server.Write(stream) // net.Pipe hands it over in pieces as large as each read
+		server.Close()
+	}()
+
+	readFrame := func() []byte { // as go-zookeeper's recvLoop reads
+		t.Helper()
+		var n [4]byte
+		_, err := io.ReadFull(c, n[:])
+		require.NoError(t, err)
+		body := make([]byte, binary.BigEndian.Uint32(n[:]))
+		_, err = io.ReadFull(c, body)
+		require.NoError(t, err)
+		return body
+	}
+	readFrame() // the connect response
+	require.Equal(t, 1, sock.reads, "the connect response's two reads took one socket read")
+	require.Equal(t, small[4:], readFrame())
+	require.Equal(t, 1, sock.reads, "the next frame came in the same socket read")
+	require.Equal(t, large[4:], readFrame())
+	require.Equal(t, []int32{3, 8}, answered)
+	_, err = c.Read(make([]byte, 4))
+	require.ErrorIs(t, err, io.EOF, "the socket's end comes after its bytes")
+}
+
+// A deadline cleared after a read is cleared on the socket before the next
+// read: that read waits for its bytes however late they come. One set and
+// not cleared still ends a read that gets nothing.
+func TestClearedDeadline(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	d := &Dialer{Dial: func(string, string, time.Duration) (net.Conn, error) { return client, nil }}
+	c, err := d.DialContext("tcp", "x", time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	go io.Copy(io.Discard, server)
+	_, err = c.Write(frame(make([]byte, 44)))
+	require.NoError(t, err)
+	go server.Write(frame(connectResponse(0x1234, 4000, nil)))
+	_, err = c.Read(make([]byte, 64))
+	require.NoError(t, err)
+
+	for _, set := range []func(time.Time) error{c.SetReadDeadline, c.SetDeadline} {
+		require.NoError(t, set(time.Now().Add(20*time.Millisecond)))
+		require.NoError(t, set(time.Time{}))
+		late := make(chan struct{})
+		go func() {
+			<-late
+			server.Write([]byte("late"))
+		}()
+		got := make(chan error, 1)
+		go func() {
+			_, err := c.Read(make([]byte, 4))
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			t.Fatalf("read returned %v before any bytes came: the cleared deadline was kept", err)
+		case <-time.After(200 * time.Millisecond): // ten times the old deadline
+		}
+		close(late)
+		require.NoError(t, <-got)
+	}
+
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+	_, err = c.Read(make([]byte, 4))
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	require.True(t, ne.Timeout(), "a deadline set and not cleared ends the read: %v", err)
+	// A cleared write deadline does not fail the next write either.
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(-time.Second)))
+	require.NoError(t, c.SetWriteDeadline(time.Time{}))
+	_, err = c.Write(request(1, 3))
+	require.NoError(t, err)
+}
