@@ -165,6 +165,16 @@ function lockPairs(norm) {
 	compare("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1, norm)
 	compare("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1, norm)
 }
+# syscallPairs prints, for unit (reads/op or writes/op), the lock pairs:
+# each ratio and its two sides.
+function syscallPairs(unit,    i, k, ours, theirs) {
+	k = split("Mutex ContendedMutex Contended16Mutex ManyLocksMutex/G=32 ManyLocksMutex/G=256", ours, " ")
+	split("ZkLock ContendedZkLock Contended16ZkLock ManyLocksZkLock/G=32 ManyLocksZkLock/G=256", theirs, " ")
+	for (i = 1; i <= k; i++) {
+		ratio(ours[i] " / " theirs[i] " " unit, ours[i], theirs[i], unit, "<=", 0)
+		value("  " ours[i] " " unit, ours[i], unit); value("  " theirs[i] " " unit, theirs[i], unit)
+	}
+}
 END {
 	print ""
 	print "ratios, ours / go-zookeeper (median of per-round ratios):"
@@ -174,6 +184,9 @@ END {
 	ratio("Mutex / ZkLock p99-ms", "Mutex", "ZkLock", "p99-ms", "<=", 1)
 	ratio("Contended (4) handoff-p50-ms", "ContendedMutex", "ContendedZkLock", "handoff-p50-ms", "<=", 1)
 	ratio("Contended (4) handoff-p99-ms", "ContendedMutex", "ContendedZkLock", "handoff-p99-ms", "<=", 1)
+	print ""
+	print "read and write system calls per operation (Linux), ours / go-zookeeper:"
+	syscallPairs("reads/op"); syscallPairs("writes/op")
 	print ""
 	print "the same, each side divided first by the raw loop of its own process:"
 	ratio("RawLoop (ours) / RawLoop (theirs) ops/s: same code", "RawLoopOurs", "RawLoop", "ops/s", ">=", 0)

@@ -12,6 +12,8 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -176,20 +178,50 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// Syscalls returns how many read and write system calls this process has
+// made (socket reads and writes, almost all of them here), from
+// /proc/self/io; ok is false where that file is missing (not Linux).
+func Syscalls() (reads, writes int64, ok bool) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		name, value, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		n, err := strconv.ParseInt(value, 10, 64)
+		switch {
+		case err != nil:
+		case name == "syscr":
+			reads = n
+		case name == "syscw":
+			writes = n
+		}
+	}
+	return reads, writes, true
+}
+
 // Measure runs loop (b.N operations) with the timer and the CPU clock
-// started, then reports the rate (b.N per second, as unit) and cpu-ns/op.
+// started, then reports the rate (b.N per second, as unit), cpu-ns/op,
+// and the read and write system calls per operation (reads/op, writes/op,
+// on Linux).
 func Measure(b *testing.B, unit string, loop func()) {
 	b.Helper()
 	b.ReportAllocs()
 	b.ResetTimer()
+	r0, w0, sysOK := Syscalls()
 	cpu0 := CPUTime()
 	loop()
 	cpu := CPUTime() - cpu0
+	r1, w1, _ := Syscalls()
 	b.StopTimer()
 	if s := b.Elapsed().Seconds(); s > 0 {
 		b.ReportMetric(float64(b.N)/s, unit)
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	if sysOK {
+		b.ReportMetric(float64(r1-r0)/float64(b.N), "reads/op")
+		b.ReportMetric(float64(w1-w0)/float64(b.N), "writes/op")
+	}
 }
 
 // Latencies collects the durations of a benchmark's operations. It is safe
