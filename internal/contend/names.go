@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/zkrecipes/zkrecipes/internal/core"
 )
@@ -149,13 +150,32 @@ func Index(list []Node, name string) int {
 	return -1
 }
 
-// NewGUID returns 32 random hex digits.
+// NewGUID returns 32 random hex digits, from crypto/rand: a guid names a
+// contender's node before the server names it, and must be unique among
+// every client's. crypto/rand is read for 256 guids at a time (one call
+// into the kernel's random source instead of one per Join).
 func NewGUID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("contend: crypto/rand failed: " + err.Error())
+	guids.mu.Lock()
+	if guids.next == 0 {
+		if _, err := rand.Read(guids.buf[:]); err != nil {
+			guids.mu.Unlock()
+			panic("contend: crypto/rand failed: " + err.Error())
+		}
 	}
-	return hex.EncodeToString(b[:])
+	copy(b[:], guids.buf[guids.next:])
+	guids.next = (guids.next + len(b)) % len(guids.buf)
+	guids.mu.Unlock()
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
+}
+
+// guids is NewGUID's supply of random bytes: buf[next:] is unused.
+var guids struct {
+	mu   sync.Mutex
+	buf  [256 * 16]byte
+	next int
 }
 
 // hasGUID reports whether child is a contender node carrying guid, in

@@ -191,3 +191,15 @@ func TestKazooNames(t *testing.T) {
 	got := Sorted([]string{"_c_x-lock-0000000004", guid + "__lock__0000000002", "b__rlock__0000000003"}, kinds)
 	require.Equal(t, []int64{2, 3, 4}, []int64{got[0].Seq, got[1].Seq, got[2].Seq})
 }
+
+// NewGUID's guids are 32 lower-case hex digits and never repeat, across
+// refills of its supply of random bytes (256 guids each).
+func TestNewGUIDIsUnique(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 4*256 + 7 {
+		g := NewGUID()
+		require.True(t, isGUID(g), g)
+		require.False(t, seen[g], "guid %s repeated", g)
+		seen[g] = true
+	}
+}
