@@ -305,6 +305,7 @@ func (h *History) Check() []Violation {
 	v = append(v, h.checkLiveness()...)
 	v = append(v, h.checkRegisters()...)
 	v = append(v, h.checkLate()...)
+	v = append(v, h.checkClocks()...)
 	for _, wl := range h.Workloads {
 		v = append(v, wl.Check(h)...)
 	}
@@ -332,6 +333,73 @@ func (h *History) checkFence() []Violation {
 		if hr := byOp[opKey(e.Note, e.Op)+"|"+e.Res]; hr == nil || hr.Tok != e.Tok {
 			v = append(v, Violation{"stale-write", e.T, fmt.Sprintf("%s accepted a write from %s op %d with no matching grant", e.Res, e.Note, e.Op)})
 		}
+	}
+	return v
+}
+
+// clockSlack is how far apart two processes' stamps may be: each reads
+// the boot clock through Go's monotonic clock and an offset measured to
+// within microseconds (internal/clock).
+const clockSlack = 200 * time.Microsecond
+
+// checkClocks: every process stamps events with the same clock, so the
+// fence records a fenced request between the worker's send and its reply
+// (EvWrite, EvRead: T and Dur). A fence record outside that span means a
+// worker's clock runs ahead of (or behind) the fence's, and the checks
+// that compare stamps of different processes (exclusion above all) cannot
+// be trusted: a skew of a few milliseconds shows up as holds that
+// overlap by as much. One violation per worker, with the largest skew.
+func (h *History) checkClocks() []Violation {
+	type key struct {
+		w, res, typ string
+		op, tok     int64
+	}
+	sent := map[key][]Event{}
+	for _, e := range h.Events {
+		if (e.Type == EvWrite || e.Type == EvRead) && e.Err == "" {
+			k := key{e.Src, e.Res, e.Type, e.Op, e.Tok}
+			sent[k] = append(sent[k], e)
+		}
+	}
+	recorded := map[key][]Event{}
+	for _, e := range h.fence {
+		typ := EvWrite
+		if e.Type == EvFenceRead {
+			typ = EvRead
+		}
+		k := key{e.Note, e.Res, typ, e.Op, e.Tok}
+		recorded[k] = append(recorded[k], e)
+	}
+	worst := map[string]Violation{}
+	skews := map[string]time.Duration{}
+	for k, ws := range sent {
+		fs := recorded[k]
+		if len(fs) != len(ws) {
+			continue // a request failed after reaching the fence: pairs unknown
+		}
+		for i, w := range ws {
+			f := fs[i]
+			var skew time.Duration
+			var how string
+			switch {
+			case f.T < w.T-int64(clockSlack):
+				skew, how = time.Duration(w.T-f.T), "ahead of"
+			case w.Dur > 0 && f.T > w.T+w.Dur+int64(clockSlack):
+				skew, how = time.Duration(f.T-w.T-w.Dur), "behind"
+			default:
+				continue
+			}
+			if skew > skews[k.w] {
+				skews[k.w] = skew
+				worst[k.w] = Violation{"clock", w.T, fmt.Sprintf("%s's clock runs at least %v %s the fence's: the fence recorded its %s of op %d on %s at %s, outside the span from its send (%s) to its reply; checks comparing stamps of different processes are unreliable",
+					k.w, skew.Round(10*time.Microsecond), how, k.typ, k.op, k.res,
+					wallTime(f.T).Format("15:04:05.000000"), wallTime(w.T).Format("15:04:05.000000"))}
+			}
+		}
+	}
+	var v []Violation
+	for _, x := range worst {
+		v = append(v, x)
 	}
 	return v
 }

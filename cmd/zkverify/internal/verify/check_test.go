@@ -133,3 +133,39 @@ func TestLateWriteChecker(t *testing.T) {
 		t.Errorf("a write in time was reported: %v", v)
 	}
 }
+
+// The clock check: a fence record before the worker's send (the worker's
+// clock ahead) or after its reply (behind) is reported, once per worker;
+// records inside the span are not.
+func TestClockCheck(t *testing.T) {
+	ms := int64(time.Millisecond)
+	base := int64(1_000_000) * ms
+	res := "/r/mutex"
+	req := func(w string, op, at, dur, fenceAt int64) []Event {
+		return []Event{
+			{T: base + at*ms, Src: w, Type: EvWrite, Res: res, Op: op, Tok: op, Acc: true, Dur: dur * ms},
+			{T: base + fenceAt*ms, Src: "fence", Type: EvFenceWrite, Res: res, Op: op, Tok: op, Note: w, Acc: true},
+		}
+	}
+	var ev []Event
+	ev = append(ev, req("good", 1, 10, 4, 12)...)
+	ev = append(ev, req("ahead", 2, 20, 4, 15)...) // recorded 5 ms before it was sent
+	ev = append(ev, req("ahead", 3, 30, 4, 29)...) // 1 ms: the smaller skew of the two
+	ev = append(ev, req("behind", 4, 40, 4, 50)...)
+	h := NewHistory(ev, defaultBounds, nil, "/r", 0, base+time.Second.Nanoseconds())
+	got := map[string]string{}
+	for _, v := range h.checkClocks() {
+		t.Log(v)
+		for _, w := range []string{"good", "ahead", "behind"} {
+			if strings.HasPrefix(v.Msg, w+"'s clock") {
+				got[w] = v.Msg
+			}
+		}
+	}
+	if len(got) != 2 || got["good"] != "" {
+		t.Fatalf("reported %v, want ahead and behind only", got)
+	}
+	if !strings.Contains(got["ahead"], "at least 5ms ahead of") || !strings.Contains(got["behind"], "at least 6ms behind") {
+		t.Fatalf("skews: %v", got)
+	}
+}

@@ -93,6 +93,12 @@
 //     per-seed summary, never as a pass.
 //   - worker-exit: a worker process that died without being killed (panic,
 //     race report, with VERIFY_WORKER_RACE=1).
+//   - clock: the fence records each fenced request between the worker's
+//     send and its reply, within 200 µs. Otherwise that worker's clock
+//     disagrees with the fence's, and every check that compares stamps of
+//     two processes (exclusion above all) is unreliable: a worker whose
+//     clock ran 5 ms ahead once made 126 false exclusion reports, each an
+//     overlap of 0–4 ms with that worker as the first holder.
 //
 // # Running
 //
@@ -109,7 +115,9 @@
 // server logs in a directory it names.
 //
 // Events are stamped with the boot clock (CLOCK_BOOTTIME on Linux), which
-// every process of a run reads alike and nobody can set: a step of the wall
+// every process of a run reads alike, to within microseconds (package
+// internal/clock measures its offset from Go's monotonic clock between two
+// readings of the latter), and nobody can set: a step of the wall
 // clock mid-run (NTP, a VM's clock sync) would otherwise stretch every
 // interval that spans it. Messages show stamps as wall-clock times, as the
 // clock stood when the test started; the workers' stderr and the server logs
