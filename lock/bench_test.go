@@ -19,6 +19,7 @@ package lock_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -230,54 +231,69 @@ func benchWarmLocker(b *testing.B, l benchLocker) {
 func benchLoop(b *testing.B, lockers []benchLocker, unit string, exclusive bool) {
 	lat := new(benchkit.Latencies)
 	benchkit.Measure(b, unit, func() {
-		var (
-			next     atomic.Int64 // acquisitions started
-			holders  atomic.Int32 // mutual exclusion check
-			released atomic.Int64 // when the last unlock began (exclusive), ns since start
-			wg       sync.WaitGroup
-			failed   atomic.Bool
-		)
-		start := time.Now()
-		for _, l := range lockers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !failed.Load() && next.Add(1) <= int64(b.N) {
-					t0 := time.Since(start)
-					if err := l.lock(); err != nil {
-						failed.Store(true)
-						b.Error(err)
-						return
-					}
-					if exclusive {
-						if n := holders.Add(1); n != 1 {
-							failed.Store(true)
-							b.Errorf("%d holders at once", n)
-						}
-						if r := released.Load(); r > 0 {
-							lat.Add(time.Since(start) - time.Duration(r))
-						}
-						holders.Add(-1)
-						released.Store(int64(time.Since(start)))
-					}
-					if err := l.unlock(); err != nil {
-						failed.Store(true)
-						b.Error(err)
-						return
-					}
-					if !exclusive {
-						lat.Add(time.Since(start) - t0)
-					}
-				}
-			}()
+		if err := runLockers(lockers, int64(b.N), exclusive, lat); err != nil {
+			b.Error(err)
 		}
-		wg.Wait()
 	})
 	if exclusive {
 		lat.Report(b, "handoff-")
 	} else {
 		lat.Report(b, "")
 	}
+}
+
+// runLockers runs one goroutine per locker, looping lock/unlock until n
+// acquisitions in all, and adds to lat the latencies benchLoop describes.
+// Exclusive lockers are checked for mutual exclusion on every acquisition.
+func runLockers(lockers []benchLocker, n int64, exclusive bool, lat *benchkit.Latencies) error {
+	var (
+		next     atomic.Int64 // acquisitions started
+		holders  atomic.Int32 // mutual exclusion check
+		released atomic.Int64 // when the last unlock began (exclusive), ns since start
+		wg       sync.WaitGroup
+		failed   atomic.Bool
+		mu       sync.Mutex
+		errs     []error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+		failed.Store(true)
+	}
+	start := time.Now()
+	for _, l := range lockers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() && next.Add(1) <= n {
+				t0 := time.Since(start)
+				if err := l.lock(); err != nil {
+					fail(err)
+					return
+				}
+				if exclusive {
+					if k := holders.Add(1); k != 1 {
+						fail(fmt.Errorf("%d holders at once", k))
+					}
+					if r := released.Load(); r > 0 {
+						lat.Add(time.Since(start) - time.Duration(r))
+					}
+					holders.Add(-1)
+					released.Store(int64(time.Since(start)))
+				}
+				if err := l.unlock(); err != nil {
+					fail(err)
+					return
+				}
+				if !exclusive {
+					lat.Add(time.Since(start) - t0)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // BenchmarkManyLocksZkLock and BenchmarkManyLocksMutex: one connection (one

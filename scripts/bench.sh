@@ -17,11 +17,15 @@
 #   - SCALE_ROUNDS rounds (default 2) of the scale benchmarks: 1,000 waiters
 #     on one lock, 10,000 leases on one session (lock/scale_bench_test.go),
 #     100 election candidates: hand-off, and kill -9 of the leader's process
-#     (election/bench_test.go).
+#     (election/bench_test.go);
+#   - INTERLEAVED_ROUNDS rounds (default 6) of BenchmarkInterleaved
+#     (lock/interleaved_bench_test.go): the lock cases with both sides in
+#     one process and on one ensemble, in alternating blocks, for
+#     INTERLEAVED_OPS (default 2000x) operations of each side per case.
 #
-#   scripts/bench.sh                          # about 25 minutes
+#   scripts/bench.sh                          # about 35 minutes
 #   ROUNDS=6 BENCHTIME=2s SCALE_ROUNDS=1 scripts/bench.sh
-#   PARTS=lock scripts/bench.sh               # the lock rounds only (PARTS=scale: the others)
+#   PARTS=lock scripts/bench.sh               # the lock rounds only (PARTS=scale, PARTS=interleaved: the others)
 #   PARTS=profile scripts/bench.sh            # CPU, block and mutex profiles of the
 #                                             # many-locks case (256 goroutines, one session)
 #   OUT=/tmp/bench.txt scripts/bench.sh       # keep the raw output
@@ -31,7 +35,9 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-4}
 BENCHTIME=${BENCHTIME:-3s}
 SCALE_ROUNDS=${SCALE_ROUNDS:-2}
-PARTS=${PARTS:-lock scale}
+INTERLEAVED_ROUNDS=${INTERLEAVED_ROUNDS:-6}
+INTERLEAVED_OPS=${INTERLEAVED_OPS:-2000x}
+PARTS=${PARTS:-lock scale interleaved}
 OUT=${OUT:-$(mktemp /tmp/zkrecipes-bench.XXXXXX)}
 
 ./scripts/ensure-zookeeper.sh
@@ -83,6 +89,16 @@ if [[ " $PARTS " == *" scale "* ]]; then
 		# same positions, swapping places every round.
 		if ((r % 2)); then scale_theirs; scale_ours; else scale_ours; scale_theirs; fi
 		run election election.test '^BenchmarkElectionKill100$' 5x
+	done
+fi
+# The interleaved rounds: both sides in one process, on one ensemble, in
+# alternating blocks (lock/interleaved_bench_test.go); each round is a
+# process of its own.
+if [[ " $PARTS " == *" interleaved "* ]]; then
+	for r in $(seq 1 "$INTERLEAVED_ROUNDS"); do
+		echo "interleaved round $r/$INTERLEAVED_ROUNDS" >&2
+		echo "# round interleaved $r" >>"$OUT"
+		run lock lock.test '^BenchmarkInterleaved$' "$INTERLEAVED_OPS"
 	done
 fi
 if [[ " $PARTS " == *" profile "* ]]; then
@@ -165,6 +181,15 @@ function lockPairs(norm) {
 	compare("ManyLocks G=256 ops/s", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "ops/s", ">=", 1, norm)
 	compare("ManyLocks G=256 cpu-ns/op", "ManyLocksMutex/G=256", "ManyLocksZkLock/G=256", "cpu-ns/op", "<=", 1, norm)
 }
+# target prints the median over rounds of name in unit against target.
+function target(label, name, unit, cmp, t,    r, n, rs, m, line) {
+	n = 0; line = ""
+	for (r = 1; r <= round; r++)
+		if ((r, name, unit) in v) { rs[++n] = v[r, name, unit]; line = line sprintf(" %.2f", v[r, name, unit]) }
+	if (n == 0) return
+	m = median(rs, n)
+	printf "%-58s %7.2fx  %-24s (rounds:%s)\n", label, m, sprintf("target %s %.2f  %s", cmp, t, (cmp == ">=" ? m >= t : m <= t) ? "met" : "MISSED"), line
+}
 # syscallPairs prints, for unit (reads/op or writes/op), the lock pairs:
 # each ratio and its two sides.
 function syscallPairs(unit,    i, k, ours, theirs) {
@@ -192,6 +217,15 @@ END {
 	ratio("RawLoop (ours) / RawLoop (theirs) ops/s: same code", "RawLoopOurs", "RawLoop", "ops/s", ">=", 0)
 	ratio("RawLoop (ours) / RawLoop (theirs) cpu-ns/op: same code", "RawLoopOurs", "RawLoop", "cpu-ns/op", "<=", 0)
 	lockPairs(1)
+	print ""
+	print "interleaved in one process, ours / zk.Lock (per round the ratio of the sums over its blocks; median over rounds):"
+	k = split("Uncontended Contended4 Contended16 ManyLocks32 ManyLocks256", cases, " ")
+	for (i = 1; i <= k; i++) {
+		target("Interleaved " cases[i] " rate", "Interleaved/" cases[i], "rate-ratio", ">=", 1)
+		target("Interleaved " cases[i] " cpu", "Interleaved/" cases[i], "cpu-ratio", "<=", 1)
+		value("  " cases[i] " reads/op, ours", "Interleaved/" cases[i], "ours-reads/op")
+		value("  " cases[i] " reads/op, zk.Lock", "Interleaved/" cases[i], "zk-reads/op")
+	}
 	print ""
 	print "at scale, ours / go-zookeeper (paired, median of per-round ratios):"
 	ratio("Waiters1000 hand-offs/s", "Waiters1000Mutex", "Waiters1000ZkLock", "hand-offs/s", ">=", 1)
