@@ -11,14 +11,27 @@ import (
 // recipe learns its node's fencing token without another round trip
 // (go-zookeeper's Create returns only the path). It is bounded: entries that
 // nobody takes (a create whose caller gave up) are forgotten, oldest first.
+//
+// The receive loop adds an entry for each create reply and the creator
+// takes it right after, so with many acquisitions in flight on a session
+// (hundreds of goroutines) one lock would be contended by all of them and
+// by the receive loop: the log is split by path into createdShards shards.
 type createdLog struct {
+	shards [createdShards]createdShard
+}
+
+type createdShard struct {
 	mu  sync.Mutex
 	cur map[string]CreatedNode // the newest entries
 	old map[string]CreatedNode // the generation before: dropped next
 }
 
-// createdLogMax bounds the entries kept: two generations of half as many.
-const createdLogMax = 4096
+// createdLogMax bounds the entries kept: in each shard, two generations of
+// half its share.
+const (
+	createdLogMax = 4096
+	createdShards = 16
+)
 
 // CreatedNode is what the server's reply to a create said about the node:
 // its Czxid and the Session of the connection the reply came on.
@@ -26,25 +39,48 @@ type CreatedNode = core.Created
 
 func trackCreated(path string) bool { return core.Tracked(path) }
 
-func (l *createdLog) add(path string, zxid, session int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.cur) >= createdLogMax/2 || l.cur == nil {
-		l.old, l.cur = l.cur, make(map[string]CreatedNode)
+// shard returns path's shard (FNV-1a of the path).
+func (l *createdLog) shard(path string) *createdShard {
+	h := uint32(2166136261)
+	for i := 0; i < len(path); i++ {
+		h = (h ^ uint32(path[i])) * 16777619
 	}
-	l.cur[path] = CreatedNode{Czxid: zxid, Session: session}
+	return &l.shards[h%createdShards]
+}
+
+func (l *createdLog) add(path string, zxid, session int64) {
+	s := l.shard(path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.cur) >= createdLogMax/createdShards/2 || s.cur == nil {
+		s.old, s.cur = s.cur, make(map[string]CreatedNode)
+	}
+	s.cur[path] = CreatedNode{Czxid: zxid, Session: session}
 }
 
 func (l *createdLog) take(path string) (CreatedNode, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n, ok := l.cur[path]; ok {
-		delete(l.cur, path)
+	s := l.shard(path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.cur[path]; ok {
+		delete(s.cur, path)
 		return n, true
 	}
-	n, ok := l.old[path]
-	delete(l.old, path)
+	n, ok := s.old[path]
+	delete(s.old, path)
 	return n, ok
+}
+
+// len returns the number of entries kept.
+func (l *createdLog) len() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.cur) + len(s.old)
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // takeCreated returns what the server's reply said about a protected node

@@ -6,20 +6,23 @@ import (
 )
 
 // The log of create replies keeps the newest entries, at most
-// createdLogMax, and gives each out once.
+// createdLogMax (each shard its newest share), and gives each out once.
 func TestCreatedLogBounded(t *testing.T) {
 	var l createdLog
 	const n = 3 * createdLogMax
 	for i := range n {
 		l.add(fmt.Sprint(i), int64(i), 7)
 	}
-	if kept := len(l.cur) + len(l.old); kept > createdLogMax {
-		t.Fatalf("%d entries kept, want at most %d", kept, createdLogMax)
+	if kept := l.len(); kept > createdLogMax || kept < createdLogMax/2 {
+		t.Fatalf("%d entries kept, want %d to %d", kept, createdLogMax/2, createdLogMax)
 	}
 	if _, ok := l.take("0"); ok {
 		t.Fatal("the oldest entry was kept")
 	}
-	for _, i := range []int{n - 1, n - createdLogMax/2} {
+	// Each shard keeps at least its newest createdLogMax/createdShards/2
+	// (128): the newest createdLogMax/8 (512) are kept unless a shard got
+	// four times its share of them.
+	for _, i := range []int{n - 1, n - createdLogMax/8} {
 		got, ok := l.take(fmt.Sprint(i))
 		if !ok || got.Czxid != int64(i) || got.Session != 7 {
 			t.Fatalf("take(%d) = %+v, %v", i, got, ok)

@@ -1,6 +1,10 @@
 package recipes
 
-import "github.com/go-zookeeper/zk"
+import (
+	"sync"
+
+	"github.com/go-zookeeper/zk"
+)
 
 // listener is one onStateChange registration.
 type listener struct{ fn func(StateEvent) }
@@ -17,15 +21,47 @@ type note struct {
 // go-zookeeper's connection loop: it must return quickly and never block;
 // hand longer work to spawn or cleanup. Holds use it instead of a goroutine
 // each.
+//
+// A listener registered while a state change is being queued either gets
+// the change or was registered after the state was stored (setStateLocked
+// stores it before it visits the listeners), so a caller that reads
+// State() after registering sees every change one way or the other.
 func (s *Session) onStateChange(fn func(StateEvent)) (remove func()) {
 	l := &listener{fn: fn}
-	s.mu.Lock()
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
+	sh := &s.listeners[s.listenerSeq.Add(1)%listenerShards]
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[*listener]struct{})
+	}
+	sh.m[l] = struct{}{}
+	sh.mu.Unlock()
 	return func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
+		sh.mu.Lock()
+		delete(sh.m, l)
+		sh.mu.Unlock()
+	}
+}
+
+// listenerShards splits a session's state listeners: every lease adds one
+// when granted and removes it when it ends, and with hundreds of leases in
+// flight on a session one lock would be contended by all of them.
+const listenerShards = 16
+
+// listenerShard is one shard of a session's state listeners.
+type listenerShard struct {
+	mu sync.Mutex
+	m  map[*listener]struct{}
+}
+
+// queueNotesLocked queues ev for every listener. Callers hold s.mu.
+func (s *Session) queueNotesLocked(ev StateEvent) {
+	for i := range s.listeners {
+		sh := &s.listeners[i]
+		sh.mu.Lock()
+		for l := range sh.m {
+			s.notes = append(s.notes, note{l, ev})
+		}
+		sh.mu.Unlock()
 	}
 }
 

@@ -81,13 +81,15 @@ type Session struct {
 	done        chan struct{}
 	closing     bool // no new goroutines once set
 	subs        map[*subscriber]struct{}
-	listeners   map[*listener]struct{}
 	notes       []note // listener calls queued under mu, made by dispatch
 	suspendedAt time.Time
 	suspensions uint64
 	attempts    map[string]attempt // last failed attempt per server, until a session is granted
 
 	dispatchMu sync.Mutex // one dispatcher at a time keeps calls in order
+
+	listeners   [listenerShards]listenerShard // state listeners (onStateChange)
+	listenerSeq atomic.Uint32                 // spreads them over the shards
 
 	nodeMu    sync.Mutex
 	nodeFuncs map[string][]*nodeListener // full path -> its node-event listeners (copy on write)
@@ -124,15 +126,14 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Session, e
 	}
 
 	s := &Session{
-		cfg:       cfg,
-		log:       cfg.logger.With("component", "zkrecipes"),
-		servers:   append([]string(nil), servers...),
-		changed:   make(chan struct{}),
-		syncGate:  make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		closeReq:  make(chan struct{}),
-		subs:      make(map[*subscriber]struct{}),
-		listeners: make(map[*listener]struct{}),
+		cfg:      cfg,
+		log:      cfg.logger.With("component", "zkrecipes"),
+		servers:  append([]string(nil), servers...),
+		changed:  make(chan struct{}),
+		syncGate: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		closeReq: make(chan struct{}),
+		subs:     make(map[*subscriber]struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	s.ctxOut = core.WithChecks(s.ctx, s.checkDeadline)
@@ -378,9 +379,7 @@ func (s *Session) setStateLocked(st State, err error) {
 	for sub := range s.subs {
 		sub.push(ev)
 	}
-	for l := range s.listeners {
-		s.notes = append(s.notes, note{l, ev})
-	}
+	s.queueNotesLocked(ev)
 	lvl := slog.LevelDebug // connected, reconnected and a Close are routine
 	if st == StateSuspended || (st == StateLost && !errors.Is(err, ErrClosed)) {
 		lvl = slog.LevelWarn
