@@ -76,14 +76,16 @@ func readBoottime() (int64, error) {
 
 // bootOffset returns CLOCK_BOOTTIME's offset from the monotonic clock. It
 // reads boot between two readings of mono and takes the offset from their
-// midpoint, off by at most half their span; of a few tries it keeps the
-// tightest. A thread held up between a single mono reading and the system
-// call (a busy host) would put the offset, and every later Now of the
-// process, ahead by as long as it waited: the offset only grows, so the
-// error would stay. Instants of one process would still agree with each
-// other, but not with another process's (what zkverify compares).
+// midpoint, off by at most half their span; it tries until a span is
+// tight (20 µs) or for 64 tries, and keeps the tightest. A thread held up
+// between a single mono reading and the system call (a busy host) would
+// put the offset, and every later Now of the process, ahead by as long as
+// it waited: the offset only grows, so the error would stay. Instants of
+// one process would still agree with each other, but not with another
+// process's (what zkverify compares). Each try costs about a microsecond,
+// and refresh runs only when the wall clock moves against the monotonic.
 func bootOffset(mono func() time.Duration, boot func() (int64, error)) (int64, bool) {
-	const tries, tight = 8, 20 * time.Microsecond
+	const tries, tight = 64, 20 * time.Microsecond
 	var best int64
 	bestSpan := time.Duration(-1)
 	for range tries {

@@ -362,10 +362,15 @@ func (h *History) checkClocks() []Violation {
 		}
 	}
 	recorded := map[key][]Event{}
-	for _, e := range h.fence {
-		typ := EvWrite
-		if e.Type == EvFenceRead {
+	for _, e := range h.Events {
+		var typ string
+		switch e.Type {
+		case EvFenceWrite:
+			typ = EvWrite
+		case EvFenceRead:
 			typ = EvRead
+		default:
+			continue
 		}
 		k := key{e.Note, e.Res, typ, e.Op, e.Tok}
 		recorded[k] = append(recorded[k], e)

@@ -152,18 +152,24 @@ func TestClockCheck(t *testing.T) {
 	ev = append(ev, req("ahead", 2, 20, 4, 15)...) // recorded 5 ms before it was sent
 	ev = append(ev, req("ahead", 3, 30, 4, 29)...) // 1 ms: the smaller skew of the two
 	ev = append(ev, req("behind", 4, 40, 4, 50)...)
+	ev = append(ev, // a read, recorded 3 ms before it was sent
+		Event{T: base + 60*ms, Src: "reader", Type: EvRead, Res: res, Op: 5, Tok: 5, Acc: true, Dur: 4 * ms},
+		Event{T: base + 57*ms, Src: "fence", Type: EvFenceRead, Res: res, Op: 5, Tok: 5, Note: "reader", Acc: true})
 	h := NewHistory(ev, defaultBounds, nil, "/r", 0, base+time.Second.Nanoseconds())
 	got := map[string]string{}
 	for _, v := range h.checkClocks() {
 		t.Log(v)
-		for _, w := range []string{"good", "ahead", "behind"} {
+		for _, w := range []string{"good", "ahead", "behind", "reader"} {
 			if strings.HasPrefix(v.Msg, w+"'s clock") {
 				got[w] = v.Msg
 			}
 		}
 	}
-	if len(got) != 2 || got["good"] != "" {
-		t.Fatalf("reported %v, want ahead and behind only", got)
+	if len(got) != 3 || got["good"] != "" {
+		t.Fatalf("reported %v, want ahead, behind and reader only", got)
+	}
+	if !strings.Contains(got["reader"], "at least 3ms ahead of") || !strings.Contains(got["reader"], "its read of op 5") {
+		t.Fatalf("the read: %v", got["reader"])
 	}
 	if !strings.Contains(got["ahead"], "at least 5ms ahead of") || !strings.Contains(got["behind"], "at least 6ms behind") {
 		t.Fatalf("skews: %v", got)
