@@ -27,7 +27,9 @@ type createdShard struct {
 }
 
 // createdLogMax bounds the entries kept: in each shard, two generations of
-// half its share.
+// half its share. An entry still there after about 128 more creates land
+// in its shard (some 2,048 on the session) may be dropped; its creator
+// then reads the node's stat, one request more.
 const (
 	createdLogMax = 4096
 	createdShards = 16
