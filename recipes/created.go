@@ -73,18 +73,6 @@ func (l *createdLog) take(path string) (CreatedNode, bool) {
 	return n, ok
 }
 
-// len returns the number of entries kept.
-func (l *createdLog) len() int {
-	n := 0
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		n += len(s.cur) + len(s.old)
-		s.mu.Unlock()
-	}
-	return n
-}
-
 // takeCreated returns what the server's reply said about a protected node
 // ("/_c_" in its name) that this session created at full path: its czxid
 // and the session that owns it. Each path can be taken once; ok is false

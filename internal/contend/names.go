@@ -155,7 +155,7 @@ func Index(list []Node, name string) int {
 // every client's. crypto/rand is read for 256 guids at a time (one call
 // into the kernel's random source instead of one per Join).
 func NewGUID() string {
-	var b [16]byte
+	var h [2 * guidBytes]byte
 	guids.mu.Lock()
 	if guids.next == 0 {
 		if _, err := rand.Read(guids.buf[:]); err != nil {
@@ -163,18 +163,19 @@ func NewGUID() string {
 			panic("contend: crypto/rand failed: " + err.Error())
 		}
 	}
-	copy(b[:], guids.buf[guids.next:])
-	guids.next = (guids.next + len(b)) % len(guids.buf)
+	hex.Encode(h[:], guids.buf[guids.next:guids.next+guidBytes])
+	guids.next = (guids.next + guidBytes) % len(guids.buf)
 	guids.mu.Unlock()
-	var h [32]byte
-	hex.Encode(h[:], b[:])
 	return string(h[:])
 }
+
+// guidBytes is the random bytes in a guid.
+const guidBytes = 16
 
 // guids is NewGUID's supply of random bytes: buf[next:] is unused.
 var guids struct {
 	mu   sync.Mutex
-	buf  [256 * 16]byte
+	buf  [256 * guidBytes]byte
 	next int
 }
 
