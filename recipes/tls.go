@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/zkrecipes/zkrecipes/internal/wire"
 )
 
 // WithTLS makes every connection to the ensemble TLS, configured by cfg:
@@ -63,7 +65,7 @@ func tlsDialer(cfg *tls.Config, dial zk.Dialer) zk.Dialer {
 			c = cfg.Clone()
 			c.ServerName = host
 		}
-		tc := tls.Client(nc, c)
+		tc := tls.Client(wire.Socket(nc), c) // raw reads and writes under TLS too
 		if timeout > 0 {
 			tc.SetDeadline(start.Add(timeout))
 		}
