@@ -30,7 +30,8 @@ import (
 // ours, a ping every 3.3 s of go-zookeeper's: their CPU counts to the side
 // running, a few microseconds a second).
 //
-// Reported per side (ours-, zk-): ops/s, cpu-ns/op, reads/op, writes/op;
+// Reported per side (ours-, zk-): ops/s, cpu-ns/op, reads/op, writes/op,
+// switches/op (voluntary context switches);
 // and rate-ratio, cpu-ratio: ours ÷ zk.Lock's.
 func BenchmarkInterleaved(b *testing.B) {
 	cases := []struct {
@@ -99,7 +100,7 @@ func BenchmarkInterleaved(b *testing.B) {
 			lat := new(benchkit.Latencies) // not reported: runLockers wants one
 			block := func(side, n int) {
 				r0, w0, _ := benchkit.Syscalls()
-				cpu0, t0 := benchkit.CPUTime(), time.Now()
+				cpu0, sw0, t0 := benchkit.CPUTime(), benchkit.Switches(), time.Now()
 				var err error
 				pprof.SetGoroutineLabels(labels[side])
 				err = runLockers(lockers[side], int64(n), c.exclusive, lat)
@@ -110,6 +111,7 @@ func BenchmarkInterleaved(b *testing.B) {
 				s := &sides[side]
 				s.wall += time.Since(t0)
 				s.cpu += benchkit.CPUTime() - cpu0
+				s.switches += benchkit.Switches() - sw0
 				r1, w1, _ := benchkit.Syscalls()
 				s.reads += r1 - r0
 				s.writes += w1 - w0
@@ -133,6 +135,7 @@ func BenchmarkInterleaved(b *testing.B) {
 				b.ReportMetric(float64(s.cpu.Nanoseconds())/float64(s.ops), prefix+"cpu-ns/op")
 				b.ReportMetric(float64(s.reads)/float64(s.ops), prefix+"reads/op")
 				b.ReportMetric(float64(s.writes)/float64(s.ops), prefix+"writes/op")
+				b.ReportMetric(float64(s.switches)/float64(s.ops), prefix+"switches/op")
 			}
 			zkS, oursS := sides[0], sides[1]
 			b.ReportMetric(zkS.wall.Seconds()/oursS.wall.Seconds(), "rate-ratio")
@@ -146,4 +149,5 @@ type interleavedSide struct {
 	ops           int64
 	wall, cpu     time.Duration
 	reads, writes int64
+	switches      int64 // voluntary context switches
 }

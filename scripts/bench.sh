@@ -190,7 +190,7 @@ function target(label, name, unit, cmp, t,    r, n, rs, m, line) {
 	m = median(rs, n)
 	printf "%-58s %7.2fx  %-24s (rounds:%s)\n", label, m, sprintf("target %s %.2f  %s", cmp, t, (cmp == ">=" ? m >= t : m <= t) ? "met" : "MISSED"), line
 }
-# syscallPairs prints, for unit (reads/op or writes/op), the lock pairs:
+# syscallPairs prints, for unit (reads/op, writes/op or switches/op), the lock pairs:
 # each ratio and its two sides.
 function syscallPairs(unit,    i, k, ours, theirs) {
 	k = split("Mutex ContendedMutex Contended16Mutex ManyLocksMutex/G=32 ManyLocksMutex/G=256", ours, " ")
@@ -210,8 +210,8 @@ END {
 	ratio("Contended (4) handoff-p50-ms", "ContendedMutex", "ContendedZkLock", "handoff-p50-ms", "<=", 1)
 	ratio("Contended (4) handoff-p99-ms", "ContendedMutex", "ContendedZkLock", "handoff-p99-ms", "<=", 1)
 	print ""
-	print "read and write system calls per operation (Linux), ours / go-zookeeper:"
-	syscallPairs("reads/op"); syscallPairs("writes/op")
+	print "read and write system calls and context switches per operation (Linux), ours / go-zookeeper:"
+	syscallPairs("reads/op"); syscallPairs("writes/op"); syscallPairs("switches/op")
 	print ""
 	print "the same, each side divided first by the raw loop of its own process:"
 	ratio("RawLoop (ours) / RawLoop (theirs) ops/s: same code", "RawLoopOurs", "RawLoop", "ops/s", ">=", 0)
@@ -225,6 +225,8 @@ END {
 		target("Interleaved " cases[i] " cpu", "Interleaved/" cases[i], "cpu-ratio", "<=", 1)
 		value("  " cases[i] " reads/op, ours", "Interleaved/" cases[i], "ours-reads/op")
 		value("  " cases[i] " reads/op, zk.Lock", "Interleaved/" cases[i], "zk-reads/op")
+		value("  " cases[i] " switches/op, ours", "Interleaved/" cases[i], "ours-switches/op")
+		value("  " cases[i] " switches/op, zk.Lock", "Interleaved/" cases[i], "zk-switches/op")
 	}
 	print ""
 	print "at scale, ours / go-zookeeper (paired, median of per-round ratios):"

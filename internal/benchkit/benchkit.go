@@ -178,6 +178,17 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// Switches returns how many times a thread of this process went to sleep
+// (voluntary context switches: waiting in the poller, parking an idle
+// thread, the runtime's monitor sleeping), each with a wake-up to follow.
+func Switches() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return int64(ru.Nvcsw)
+}
+
 // Syscalls returns how many read and write system calls this process has
 // made (socket reads and writes, almost all of them here), from
 // /proc/self/io; ok is false where that file is missing (not Linux).
@@ -202,22 +213,23 @@ func Syscalls() (reads, writes int64, ok bool) {
 
 // Measure runs loop (b.N operations) with the timer and the CPU clock
 // started, then reports the rate (b.N per second, as unit), cpu-ns/op,
-// and the read and write system calls per operation (reads/op, writes/op,
-// on Linux).
+// the read and write system calls per operation (reads/op, writes/op, on
+// Linux) and the voluntary context switches (switches/op).
 func Measure(b *testing.B, unit string, loop func()) {
 	b.Helper()
 	b.ReportAllocs()
 	b.ResetTimer()
 	r0, w0, sysOK := Syscalls()
-	cpu0 := CPUTime()
+	cpu0, sw0 := CPUTime(), Switches()
 	loop()
-	cpu := CPUTime() - cpu0
+	cpu, sw := CPUTime()-cpu0, Switches()-sw0
 	r1, w1, _ := Syscalls()
 	b.StopTimer()
 	if s := b.Elapsed().Seconds(); s > 0 {
 		b.ReportMetric(float64(b.N)/s, unit)
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(sw)/float64(b.N), "switches/op")
 	if sysOK {
 		b.ReportMetric(float64(r1-r0)/float64(b.N), "reads/op")
 		b.ReportMetric(float64(w1-w0)/float64(b.N), "writes/op")
