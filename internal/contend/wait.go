@@ -163,7 +163,7 @@ func (q *Queue) awaitBlocker(ctx context.Context, t waitTurn) waitResult {
 		}
 	}
 	susp := q.Sess.Suspensions()
-	list, err := q.relistAhead(ctx, t.e.Node.Seq, t.blocks)
+	list, err := q.relistAhead(ctx, t.e.Node.Seq, t.blocks, susp != t.susp)
 	return waitResult{done: err != nil, list: list, susp: susp, err: err}
 }
 
@@ -225,11 +225,26 @@ func (q *Queue) ownNodeGone(ctx context.Context, e *Entry) (bool, error) {
 // number seq is blocked (Ahead), waiting out a disconnect. The list goes
 // straight to go-zookeeper (awaitBlocker's goroutine); ctx bounds only the
 // waits between tries.
-func (q *Queue) relistAhead(ctx context.Context, seq int64, blocks Blocker) ([]Node, error) {
+//
+// With synced (the session was suspended since the last list), and on
+// every try after a failed one, the list is read after a sync: the server
+// the session reconnected to may lag behind the leader, and its list could
+// still show our node, or miss a blocker, after the leader deleted or
+// created it (seen once in the verification suite: the nemesis had the
+// session closed while it reconnected, and a lagging server's list granted
+// a read lock 6 ms after another server showed its node deleted). The
+// sync brings that server up to every write the leader committed before.
+func (q *Queue) relistAhead(ctx context.Context, seq int64, blocks Blocker, synced bool) ([]Node, error) {
 	var list []Node
 	err := q.Sess.Retry(ctx, func(ctx context.Context) error {
-		children, err := q.children(context.WithoutCancel(ctx)) // awaitBlocker's: straight to go-zookeeper
+		direct := context.WithoutCancel(ctx) // awaitBlocker's: straight to go-zookeeper
+		read := q.children
+		if synced {
+			read = q.syncedChildren
+		}
+		children, err := read(direct)
 		if err != nil {
+			synced = true // the next try may be on another server
 			return q.wrap("list", err)
 		}
 		list = Ahead(children, q.Kinds, seq, blocks)
