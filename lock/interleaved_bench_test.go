@@ -44,6 +44,7 @@ func BenchmarkInterleaved(b *testing.B) {
 		{"Uncontended", 0, 1, 50, true},
 		{"Contended4", 4, 4, 50, true},
 		{"Contended16", 16, 16, 50, true},
+		{"Contended50", 50, 50, 500, true}, // a queue about 50 deep: each release wakes the next waiter
 		{"ManyLocks32", 0, 32, 200, false},
 		{"ManyLocks256", 0, 256, 400, false},
 	}

@@ -219,7 +219,7 @@ END {
 	lockPairs(1)
 	print ""
 	print "interleaved in one process, ours / zk.Lock (per round the ratio of the sums over its blocks; median over rounds):"
-	k = split("Uncontended Contended4 Contended16 ManyLocks32 ManyLocks256", cases, " ")
+	k = split("Uncontended Contended4 Contended16 Contended50 ManyLocks32 ManyLocks256", cases, " ")
 	for (i = 1; i <= k; i++) {
 		target("Interleaved " cases[i] " rate", "Interleaved/" cases[i], "rate-ratio", ">=", 1)
 		target("Interleaved " cases[i] " cpu", "Interleaved/" cases[i], "cpu-ratio", "<=", 1)
