@@ -139,10 +139,15 @@ type waitResult struct {
 func (q *Queue) awaitBlocker(ctx context.Context, t waitTurn) waitResult {
 	direct := context.WithoutCancel(ctx)
 	_, changed := q.Sess.Changed()
+	// The blocker's deletion alone frees us only on the connection the
+	// last list came from: after a suspension since (before changed was
+	// taken, or after: changed is then closed), the server we talk to may
+	// lag the leader, and only a synced list is proof (relistAhead).
+	sameConn := q.Sess.Suspensions() == t.susp
 	watch, err := core.WatchOf(q.Sess.GetW(direct, t.pred))
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
-		if t.sole && !closed(changed) {
+		if t.sole && sameConn && !closed(changed) {
 			return q.freedByDeletion(ctx, t)
 		}
 	case err != nil && !core.IsTransient(err):
@@ -152,7 +157,7 @@ func (q *Queue) awaitBlocker(ctx context.Context, t waitTurn) waitResult {
 		case ev := <-watch:
 			// After a state change (a reconnect re-sends watches in no
 			// particular order) only a fresh list is proof.
-			if ev.Type == zk.EventNodeDeleted && t.sole && !closed(changed) {
+			if ev.Type == zk.EventNodeDeleted && t.sole && sameConn && !closed(changed) {
 				return q.freedByDeletion(ctx, t)
 			}
 		case <-changed:
