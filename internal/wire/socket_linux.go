@@ -57,13 +57,27 @@ func newSocket(nc net.Conn) *socket {
 		return nil
 	}
 	rc, err := tc.SyscallConn()
-	if err != nil {
+	if err != nil || !nonBlocking(rc) {
 		return nil
 	}
 	s := &socket{rc: rc, network: tc.LocalAddr().Network(), laddr: tc.LocalAddr(), raddr: tc.RemoteAddr()}
 	// Method values made once: a closure per call would be an allocation.
 	s.readFn, s.writeFn = s.tryRead, s.tryWrite
 	return s
+}
+
+// nonBlocking reports whether rc's descriptor is in non-blocking mode, as
+// Go's poller keeps it. A caller's dialer may have made it blocking (the
+// old idiom of tc.File().Fd() does): a raw read of it could then block its
+// thread without the runtime knowing, so such a connection keeps net's
+// own Read and Write.
+func nonBlocking(rc syscall.RawConn) bool {
+	var flags int
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil || ferr != nil {
+		return false
+	}
+	return flags&unix.O_NONBLOCK != 0
 }
 
 // Read reads into b as net.Conn's Read does: io.EOF when the peer closed,
@@ -86,6 +100,7 @@ func (s *socket) Read(b []byte) (int, error) {
 	case n == 0:
 		return 0, io.EOF
 	}
+	raceRead(b[:n])
 	return n, nil
 }
 
@@ -116,9 +131,11 @@ func (s *socket) Write(b []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.wb, s.wn, s.werrno = b, 0, 0
+	raceWriteStart()
 	err := s.rc.Write(s.writeFn)
 	n := s.wn
 	s.wb = nil
+	raceWritten(b[:n])
 	switch {
 	case err != nil:
 		return n, s.opError("write", err)

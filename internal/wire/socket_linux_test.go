@@ -190,3 +190,49 @@ func TestSocketWrapper(t *testing.T) {
 	defer client.Close()
 	require.Equal(t, client, Socket(client))
 }
+
+// A TCP connection whose descriptor a caller's dialer made blocking (the
+// old idiom of taking its File's Fd) gets no raw socket: a raw read of it would
+// block its thread unseen by the runtime. Its own Read and Write serve.
+func TestSocketNotForBlockingDescriptor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	d := &Dialer{Dial: func(network, addr string, timeout time.Duration) (net.Conn, error) {
+		nc, err := net.DialTimeout(network, addr, timeout)
+		if err != nil {
+			return nil, err
+		}
+		f, err := nc.(*net.TCPConn).File()
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		_ = f.Fd() // makes the descriptor, shared with nc's, blocking
+		t.Cleanup(func() { f.Close() })
+		return nc, nil
+	}}
+	nc, err := d.DialContext("tcp", ln.Addr().String(), time.Second)
+	require.NoError(t, err)
+	defer nc.Close()
+	require.Nil(t, nc.(*conn).sock, "a blocking descriptor must not be read raw")
+	var srv net.Conn
+	select {
+	case srv = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the listener accepted nothing")
+	}
+	defer srv.Close()
+	go srv.Write([]byte("still served"))
+	buf := make([]byte, 64)
+	n, err := io.ReadAtLeast(nc, buf, len("still served"))
+	require.NoError(t, err)
+	require.Equal(t, "still served", string(buf[:n]))
+}
