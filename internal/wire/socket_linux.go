@@ -177,9 +177,9 @@ func (s *socket) opError(op string, err error) error {
 }
 
 // Socket returns nc with its Read and Write made raw system calls (see
-// socket) when it is a plain TCP connection, and nc itself otherwise. It is
-// for a connection that another layer wraps before the Dialer sees it: the
-// TCP connection under a TLS client.
+// socket) when it is a plain TCP connection, and nc itself otherwise. The
+// Dialer wraps every connection it dials so, and a TLS client the TCP
+// connection beneath it.
 func Socket(nc net.Conn) net.Conn {
 	if s := newSocket(nc); s != nil {
 		return &socketConn{Conn: nc, sock: s}

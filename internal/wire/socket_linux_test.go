@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// tcpPair dials a loopback TCP connection through a Dialer and returns our
-// end and the server's.
-func tcpPair(t *testing.T) (*conn, *net.TCPConn) {
+// dialPair dials a loopback TCP listener through d and returns our end
+// and the server's.
+func dialPair(t *testing.T, d *Dialer) (*conn, *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -31,7 +31,6 @@ func tcpPair(t *testing.T) (*conn, *net.TCPConn) {
 		}
 		accepted <- c
 	}()
-	d := &Dialer{}
 	nc, err := d.DialContext("tcp", ln.Addr().String(), time.Second)
 	require.NoError(t, err)
 	t.Cleanup(func() { nc.Close() })
@@ -43,9 +42,15 @@ func tcpPair(t *testing.T) (*conn, *net.TCPConn) {
 	}
 	require.NotNil(t, srv)
 	t.Cleanup(func() { srv.Close() })
-	c := nc.(*conn)
-	require.NotNil(t, c.sock, "a plain TCP connection is read and written through its raw socket")
-	return c, srv.(*net.TCPConn)
+	return nc.(*conn), srv.(*net.TCPConn)
+}
+
+// tcpPair is dialPair through a plain Dialer.
+func tcpPair(t *testing.T) (*conn, *net.TCPConn) {
+	t.Helper()
+	c, srv := dialPair(t, &Dialer{})
+	require.IsType(t, &socketConn{}, c.Conn, "a plain TCP connection is read and written through its raw socket")
+	return c, srv
 }
 
 // Bytes written each way arrive intact, a write larger than the socket's
@@ -165,14 +170,14 @@ func TestSocketOnlyForTCP(t *testing.T) {
 	nc, err := d.DialContext("tcp", "x", time.Second)
 	require.NoError(t, err)
 	defer nc.Close()
-	require.Nil(t, nc.(*conn).sock)
+	require.Equal(t, client, nc.(*conn).Conn)
 }
 
 // Socket gives a plain TCP connection raw reads and writes (for the TCP
 // connection under a TLS client) and leaves any other connection as it is.
 func TestSocketWrapper(t *testing.T) {
 	c, srv := tcpPair(t)
-	raw := Socket(c.Conn)
+	raw := Socket(c.Conn.(*socketConn).Conn) // the TCP connection itself
 	require.IsType(t, &socketConn{}, raw)
 	go srv.Write([]byte("from the server"))
 	buf := make([]byte, 64)
@@ -195,16 +200,6 @@ func TestSocketWrapper(t *testing.T) {
 // old idiom of taking its File's Fd) gets no raw socket: a raw read of it would
 // block its thread unseen by the runtime. Its own Read and Write serve.
 func TestSocketNotForBlockingDescriptor(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
 	d := &Dialer{Dial: func(network, addr string, timeout time.Duration) (net.Conn, error) {
 		nc, err := net.DialTimeout(network, addr, timeout)
 		if err != nil {
@@ -219,20 +214,12 @@ func TestSocketNotForBlockingDescriptor(t *testing.T) {
 		t.Cleanup(func() { f.Close() })
 		return nc, nil
 	}}
-	nc, err := d.DialContext("tcp", ln.Addr().String(), time.Second)
-	require.NoError(t, err)
-	defer nc.Close()
-	require.Nil(t, nc.(*conn).sock, "a blocking descriptor must not be read raw")
-	var srv net.Conn
-	select {
-	case srv = <-accepted:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the listener accepted nothing")
-	}
-	defer srv.Close()
+	c, srv := dialPair(t, d)
+	_, raw := c.Conn.(*socketConn)
+	require.False(t, raw, "a blocking descriptor must not be read raw")
 	go srv.Write([]byte("still served"))
 	buf := make([]byte, 64)
-	n, err := io.ReadAtLeast(nc, buf, len("still served"))
+	n, err := io.ReadAtLeast(c, buf, len("still served"))
 	require.NoError(t, err)
 	require.Equal(t, "still served", string(buf[:n]))
 }

@@ -98,7 +98,7 @@ func (d *Dialer) DialContext(network, address string, timeout time.Duration) (ne
 		d.failed(address, err)
 		return nil, err
 	}
-	c := &conn{Conn: nc, d: d, addr: address, sock: newSocket(nc)}
+	c := &conn{Conn: Socket(nc), d: d, addr: address}
 	d.mu.Lock()
 	if d.conns == nil {
 		d.conns = make(map[*conn]struct{})
@@ -173,7 +173,6 @@ type conn struct {
 	net.Conn
 	d    *Dialer
 	addr string
-	sock *socket // Conn's raw socket (nil: none, Conn's own Read and Write)
 
 	closeOnce sync.Once
 
@@ -245,9 +244,6 @@ func (c *conn) Write(p []byte) (int, error) {
 	if c.writeClear.Load() && c.writeClear.Swap(false) {
 		_ = c.Conn.SetWriteDeadline(time.Time{})
 	}
-	if c.sock != nil {
-		return c.sock.Write(p)
-	}
 	return c.Conn.Write(p)
 }
 
@@ -294,15 +290,7 @@ func (c *conn) fill(b []byte) (int, error) {
 	if c.readClear.Load() && c.readClear.Swap(false) {
 		_ = c.Conn.SetReadDeadline(time.Time{})
 	}
-	var (
-		n   int
-		err error
-	)
-	if c.sock != nil {
-		n, err = c.sock.Read(b)
-	} else {
-		n, err = c.Conn.Read(b)
-	}
+	n, err := c.Conn.Read(b)
 	c.parse(b[:n])
 	if err != nil {
 		c.mu.Lock()
